@@ -1,0 +1,42 @@
+/* Process-wide metrics, rendered in the Prometheus text format at GET /metrics.
+ * Values are atomics so the writer thread and the event loop update them without locks;
+ * registration takes a lock and happens at start-up (or when a plugin registers). */
+#ifndef VOC_METRICS_H
+#define VOC_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+struct voc_metric;
+struct voc_histogram;
+
+enum voc_metric_kind { VOC_METRIC_COUNTER, VOC_METRIC_GAUGE };
+
+/* `labels` is the label set without braces (`code="200",method="POST"`) or NULL.
+ * Registering the same name+labels twice returns the same metric. */
+struct voc_metric *voc_metric_register(const char *name, const char *labels,
+                                       enum voc_metric_kind kind, const char *help);
+void voc_metric_add(struct voc_metric *m, uint64_t n);
+void voc_metric_set(struct voc_metric *m, int64_t value);
+int64_t voc_metric_value(const struct voc_metric *m);
+
+/* Cumulative histogram with fixed upper bounds (ascending, +Inf is implicit). */
+struct voc_histogram *voc_histogram_register(const char *name, const char *labels,
+                                             const char *help, const double *bounds,
+                                             size_t count);
+void voc_histogram_observe(struct voc_histogram *h, double value);
+
+/* Gauges whose value is computed when /metrics is read (store size, queue length ...):
+ * the collector appends lines with voc_metrics_write_gauge. */
+typedef void (*voc_metrics_collector)(struct evbuffer *out, void *arg);
+void voc_metrics_add_collector(voc_metrics_collector fn, void *arg);
+void voc_metrics_remove_collector(voc_metrics_collector fn, void *arg);
+void voc_metrics_write_gauge(struct evbuffer *out, const char *name, const char *labels,
+                             const char *help, double value);
+
+void voc_metrics_render(struct evbuffer *out);
+/* Free the registry (at exit; tests). */
+void voc_metrics_reset(void);
+
+#endif

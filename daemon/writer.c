@@ -1,0 +1,341 @@
+#include "writer.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "casedb.h"
+#include "log.h"
+#include "rules.h"
+#include "timeutil.h"
+
+struct job_list {
+    struct voc_job *head, *tail;
+    size_t length;
+};
+
+struct voc_writer {
+    struct voc_store *store;
+    size_t queue_limit;
+    size_t batch_max;
+
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct job_list queue; /* loop -> writer */
+    struct job_list done;  /* writer -> loop */
+    bool stopping;
+    bool busy;                     /* the writer holds a batch */
+    struct voc_rules *rules;       /* writer-owned */
+    struct voc_rules *rules_next;  /* handed over, swapped before the next batch */
+    bool rules_pending;
+
+    uint64_t next_case_id; /* writer thread only */
+
+    int done_fd; /* eventfd: "done list not empty" */
+    struct event *done_event;
+    struct voc_writer_stats stats;
+};
+
+static void list_push(struct job_list *l, struct voc_job *job)
+{
+    job->next = NULL;
+    if (l->tail)
+        l->tail->next = job;
+    else
+        l->head = job;
+    l->tail = job;
+    l->length++;
+}
+
+/* Detach the first n jobs (n = 0: all). */
+static struct voc_job *list_take(struct job_list *l, size_t n, size_t *taken)
+{
+    struct voc_job *head = l->head, *last = NULL, *j = head;
+    size_t count = 0;
+    while (j && (n == 0 || count < n)) {
+        last = j;
+        j = j->next;
+        count++;
+    }
+    if (!last) {
+        *taken = 0;
+        return NULL;
+    }
+    l->head = j;
+    if (!j)
+        l->tail = NULL;
+    last->next = NULL;
+    l->length -= count;
+    *taken = count;
+    return head;
+}
+
+static void fail_all(struct voc_job *jobs, int error)
+{
+    for (struct voc_job *j = jobs; j; j = j->next) {
+        j->outcome = VOC_JOB_UNAVAILABLE;
+        if (error == MDB_MAP_FULL)
+            voc_err_set(&j->err, 503, "unavailable",
+                        "the case store is full (store.max_map_size reached); try again later");
+        else
+            voc_err_set(&j->err, 503, "unavailable", "the case store cannot write: %s",
+                        mdb_strerror(error));
+    }
+}
+
+/* Run one batch in one write transaction. Returns 0 (outcomes set), or MDB_MAP_FULL when
+ * the batch must be retried after growing the map. */
+static int run_batch(struct voc_writer *w, struct voc_job *jobs, size_t count)
+{
+    struct voc_txn txn;
+    int rc = voc_txn_begin_write(w->store, &txn);
+    if (rc) {
+        fail_all(jobs, rc);
+        return 0;
+    }
+    uint64_t next_id = w->next_case_id;
+    struct voc_write_ctx ctx = {
+        .rules = w->rules, .next_case_id = &next_id, .now_us = voc_now_us(), .writer = w};
+    for (struct voc_job *j = jobs; j; j = j->next) {
+        struct voc_txn child;
+        memset(&j->err, 0, sizeof j->err);
+        rc = voc_txn_begin_child(&txn, &child);
+        if (rc)
+            goto store_error;
+        ctx.txn = &child;
+        uint64_t id_before = next_id;
+        int job_rc = j->run(j, &ctx);
+        if (child.error) {
+            rc = child.error;
+            voc_txn_abort(&child);
+            goto store_error;
+        }
+        if (job_rc == 0) {
+            rc = voc_txn_commit(&child);
+            if (rc)
+                goto store_error;
+            j->outcome = VOC_JOB_COMMITTED;
+        } else {
+            voc_txn_abort(&child);
+            next_id = id_before;
+            j->outcome = VOC_JOB_REFUSED;
+            if (!j->err.code)
+                voc_err_set(&j->err, 500, "internal", "the write was refused without a reason");
+        }
+    }
+    int64_t t0 = voc_now_us();
+    rc = voc_txn_commit(&txn);
+    if (rc)
+        goto commit_error;
+    atomic_fetch_add(&w->stats.commit_us_total, (uint64_t)(voc_now_us() - t0));
+    w->next_case_id = next_id;
+    atomic_fetch_add(&w->stats.batches, 1);
+    atomic_fetch_add(&w->stats.jobs, count);
+    if (count > atomic_load(&w->stats.batch_size_max))
+        atomic_store(&w->stats.batch_size_max, count);
+    return 0;
+store_error:
+    voc_txn_abort(&txn);
+commit_error:
+    if (rc == MDB_MAP_FULL)
+        return MDB_MAP_FULL;
+    voc_error("writer", "batch failed jobs=%zu error=\"%s\"", count, mdb_strerror(rc));
+    fail_all(jobs, rc);
+    return 0;
+}
+
+static void *writer_main(void *arg)
+{
+    struct voc_writer *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->queue.head && !w->stopping && !w->rules_pending)
+            pthread_cond_wait(&w->wake, &w->lock);
+        struct voc_rules *old_rules = NULL;
+        if (w->rules_pending) {
+            old_rules = w->rules;
+            w->rules = w->rules_next;
+            w->rules_next = NULL;
+            w->rules_pending = false;
+        }
+        size_t count;
+        struct voc_job *jobs = list_take(&w->queue, w->batch_max, &count);
+        atomic_store(&w->stats.queue_length, w->queue.length);
+        if (!jobs && w->stopping) {
+            pthread_mutex_unlock(&w->lock);
+            voc_rules_free(old_rules);
+            break;
+        }
+        w->busy = jobs != NULL;
+        pthread_mutex_unlock(&w->lock);
+        voc_rules_free(old_rules);
+        if (!jobs) {
+            pthread_mutex_lock(&w->lock);
+            continue;
+        }
+
+        while (run_batch(w, jobs, count) == MDB_MAP_FULL) {
+            atomic_fetch_add(&w->stats.retries, 1);
+            if (voc_store_grow(w->store) != 0) {
+                voc_error("writer", "store full: cannot grow the map further jobs=%zu", count);
+                fail_all(jobs, MDB_MAP_FULL);
+                break;
+            }
+        }
+        for (struct voc_job *j = jobs; j; j = j->next) {
+            if (j->outcome == VOC_JOB_REFUSED)
+                atomic_fetch_add(&w->stats.refused, 1);
+            else if (j->outcome == VOC_JOB_UNAVAILABLE)
+                atomic_fetch_add(&w->stats.unavailable, 1);
+        }
+
+        pthread_mutex_lock(&w->lock);
+        bool was_empty = w->done.head == NULL;
+        for (struct voc_job *j = jobs, *next; j; j = next) {
+            next = j->next;
+            list_push(&w->done, j);
+        }
+        w->busy = false;
+        if (was_empty) {
+            uint64_t one = 1;
+            ssize_t ignored = write(w->done_fd, &one, sizeof one);
+            (void)ignored;
+        }
+    }
+    return NULL;
+}
+
+/* Event loop: run done() of everything the writer finished. */
+static void drain_done(struct voc_writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    size_t count;
+    struct voc_job *jobs = list_take(&w->done, 0, &count);
+    pthread_mutex_unlock(&w->lock);
+    for (struct voc_job *j = jobs, *next; j; j = next) {
+        next = j->next;
+        j->done(j);
+    }
+}
+
+static void on_done_ready(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    uint64_t n;
+    ssize_t ignored = read(fd, &n, sizeof n);
+    (void)ignored;
+    drain_done(arg);
+}
+
+int voc_writer_start(struct voc_writer **out, struct voc_store *store, struct event_base *base,
+                     const struct voc_writer_options *opts, struct voc_rules *rules)
+{
+    struct voc_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->store = store;
+    w->queue_limit = opts->queue_limit ? opts->queue_limit : 10000;
+    w->batch_max = opts->batch_max ? opts->batch_max : 1000;
+    w->rules = rules;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    w->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->done_fd < 0)
+        goto fail;
+
+    struct voc_txn txn;
+    if (voc_txn_begin_read(store, &txn) != 0)
+        goto fail;
+    uint64_t last = 0;
+    int rc = voc_casedb_last_id(&txn, &last);
+    voc_txn_abort(&txn);
+    if (rc)
+        goto fail;
+    w->next_case_id = last + 1;
+
+    w->done_event = event_new(base, w->done_fd, EV_READ | EV_PERSIST, on_done_ready, w);
+    if (!w->done_event || event_add(w->done_event, NULL) != 0)
+        goto fail;
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+        goto fail;
+    *out = w;
+    return 0;
+fail:
+    if (w->done_event)
+        event_free(w->done_event);
+    if (w->done_fd >= 0)
+        close(w->done_fd);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    return -1;
+}
+
+int voc_writer_submit(struct voc_writer *w, struct voc_job *job)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping || w->queue.length >= w->queue_limit) {
+        pthread_mutex_unlock(&w->lock);
+        return -1;
+    }
+    list_push(&w->queue, job);
+    atomic_store(&w->stats.queue_length, w->queue.length);
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+void voc_writer_set_rules(struct voc_writer *w, struct voc_rules *rules)
+{
+    pthread_mutex_lock(&w->lock);
+    /* A profile handed over but not yet taken is replaced: free it here. */
+    struct voc_rules *unused = w->rules_pending ? w->rules_next : NULL;
+    w->rules_next = rules;
+    w->rules_pending = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    voc_rules_free(unused);
+}
+
+bool voc_writer_idle(struct voc_writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool idle = !w->queue.head && !w->busy && !w->done.head;
+    pthread_mutex_unlock(&w->lock);
+    return idle;
+}
+
+void voc_writer_stop(struct voc_writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    drain_done(w);
+    voc_rules_free(w->rules);
+    voc_rules_free(w->rules_next);
+    event_free(w->done_event);
+    close(w->done_fd);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+struct voc_writer_stats *voc_writer_stats(struct voc_writer *w)
+{
+    return &w->stats;
+}
+
+size_t voc_writer_queue_limit(const struct voc_writer *w)
+{
+    return w->queue_limit;
+}
