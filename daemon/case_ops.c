@@ -421,11 +421,13 @@ static int run_create(struct op_job *job, struct voc_write_ctx *ctx)
     uint64_t id = (*ctx->next_case_id)++;
     char when[40];
     now_string(ctx, when, sizeof when);
-    json_t *record = json_deep_copy(job->input);
+    /* Key order is kept by jansson: id and state first read best in the API. */
+    json_t *record = json_object();
     json_object_set_new(record, "id", json_integer((json_int_t)id));
     json_object_set_new(record, "state", json_string("new"));
     json_object_set_new(record, "created_at", json_string(when));
     json_object_set_new(record, "updated_at", json_string(when));
+    json_object_update(record, job->input);
     json_object_set_new(record, "classification", json_null());
     json_object_set_new(record, "duplicate_of", json_null());
     json_object_set_new(record, "duplicates", json_array());

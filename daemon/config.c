@@ -15,50 +15,53 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const roles[] = {"admin", "agent", "viewer", "ingest", NULL};
 static const char *const notifier_types[] = {"webhook", "email", "log", NULL};
 
+/* Options of a nested section are relative to that section's struct. */
+#define SUB(section, field)                                                                   \
+    (offsetof(struct voc_config, section.field) - offsetof(struct voc_config, section))
 #define OPT(name, type, field, def, flags, help)                                              \
     {name, type, offsetof(struct voc_config, field), def, flags, help, NULL, 0, 0, NULL, 0, 0}
 
 static const struct voc_option listen_options[] = {
-    {"http", VOC_OPT_STRING, offsetof(struct voc_config, listen.http), "127.0.0.1:8080", 0,
+    {"http", VOC_OPT_STRING, SUB(listen, http), "127.0.0.1:8080", 0,
      "HTTP API listener, host:port (port 0 = any free port, logged at start)", NULL, 0, 0, NULL,
      0, 0},
     {0},
 };
 
 static const struct voc_option http_options[] = {
-    {"max_body_size", VOC_OPT_SIZE, offsetof(struct voc_config, http.max_body_size), "1MiB", 0,
+    {"max_body_size", VOC_OPT_SIZE, SUB(http, max_body_size), "1MiB", 0,
      "largest request body accepted (413 above)", NULL, 0, 0, NULL, 0, 0},
-    {"request_timeout", VOC_OPT_DURATION, offsetof(struct voc_config, http.request_timeout_s),
+    {"request_timeout", VOC_OPT_DURATION, SUB(http, request_timeout_s),
      "30s", 0, "idle time after which a client connection is closed", NULL, 0, 0, NULL, 0, 0},
     {0},
 };
 
 static const struct voc_option store_options[] = {
-    {"map_size", VOC_OPT_SIZE, offsetof(struct voc_config, store.map_size), "256MiB", 0,
+    {"map_size", VOC_OPT_SIZE, SUB(store, map_size), "256MiB", 0,
      "initial LMDB map size; doubled when full", NULL, 0, 0, NULL, 0, 0},
-    {"max_map_size", VOC_OPT_SIZE, offsetof(struct voc_config, store.max_map_size), "64GiB", 0,
+    {"max_map_size", VOC_OPT_SIZE, SUB(store, max_map_size), "64GiB", 0,
      "the map never grows beyond this; writes then get 503", NULL, 0, 0, NULL, 0, 0},
-    {"max_readers", VOC_OPT_INT, offsetof(struct voc_config, store.max_readers), "126", 0,
+    {"max_readers", VOC_OPT_INT, SUB(store, max_readers), "126", 0,
      "LMDB reader slots (threads and processes reading at once)", NULL, 0, 0, NULL, 1, 100000},
     {0},
 };
 
 static const struct voc_option writer_options[] = {
-    {"queue_limit", VOC_OPT_INT, offsetof(struct voc_config, writer.queue_limit), "10000", 0,
+    {"queue_limit", VOC_OPT_INT, SUB(writer, queue_limit), "10000", 0,
      "writes waiting for the writer thread beyond which requests get 503", NULL, 0, 0, NULL, 1,
      10000000},
-    {"batch_max", VOC_OPT_INT, offsetof(struct voc_config, writer.batch_max), "1000", 0,
+    {"batch_max", VOC_OPT_INT, SUB(writer, batch_max), "1000", 0,
      "most writes committed in one transaction", NULL, 0, 0, NULL, 1, 1000000},
     {0},
 };
 
 static const struct voc_option rules_options[] = {
-    {"lib_dir", VOC_OPT_PATH, offsetof(struct voc_config, rules.lib_dir), NULL, 0,
+    {"lib_dir", VOC_OPT_PATH, SUB(rules, lib_dir), NULL, 0,
      "shared Lua modules for require (default: <profile folder>/../lib)", NULL, 0, 0, NULL, 0,
      0},
-    {"max_instructions", VOC_OPT_INT, offsetof(struct voc_config, rules.max_instructions),
+    {"max_instructions", VOC_OPT_INT, SUB(rules, max_instructions),
      "10000000", 0, "Lua instructions per hook call", NULL, 0, 0, NULL, 1000, 1000000000000LL},
-    {"max_memory", VOC_OPT_SIZE, offsetof(struct voc_config, rules.max_memory), "64MiB", 0,
+    {"max_memory", VOC_OPT_SIZE, SUB(rules, max_memory), "64MiB", 0,
      "memory of the profile's Lua state", NULL, 0, 0, NULL, 0, 0},
     {0},
 };
@@ -77,9 +80,9 @@ static const struct voc_option token_options[] = {
 };
 
 static const struct voc_option auth_options[] = {
-    {"tokens", VOC_OPT_TABLE_LIST, offsetof(struct voc_config, auth.tokens), NULL, 0,
+    {"tokens", VOC_OPT_TABLE_LIST, SUB(auth, tokens), NULL, 0,
      "bearer tokens", token_options, sizeof(struct voc_token_config),
-     offsetof(struct voc_config, auth.token_count), NULL, 0, 0},
+     SUB(auth, token_count), NULL, 0, 0},
     {0},
 };
 

@@ -155,15 +155,27 @@ void voc_metrics_remove_collector(voc_metrics_collector fn, void *arg)
     pthread_mutex_unlock(&registry_lock);
 }
 
-void voc_metrics_write_gauge(struct evbuffer *out, const char *name, const char *labels,
-                             const char *help, double value)
+static void write_sample(struct evbuffer *out, const char *name, const char *labels,
+                         const char *help, const char *type, double value)
 {
     if (help)
-        evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+        evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     if (labels && labels[0])
         evbuffer_add_printf(out, "%s{%s} %.17g\n", name, labels, value);
     else
         evbuffer_add_printf(out, "%s %.17g\n", name, value);
+}
+
+void voc_metrics_write_gauge(struct evbuffer *out, const char *name, const char *labels,
+                             const char *help, double value)
+{
+    write_sample(out, name, labels, help, "gauge", value);
+}
+
+void voc_metrics_write_counter(struct evbuffer *out, const char *name, const char *labels,
+                               const char *help, double value)
+{
+    write_sample(out, name, labels, help, "counter", value);
 }
 
 static void write_header(struct evbuffer *out, const char *name, const char *help,

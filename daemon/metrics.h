@@ -34,6 +34,9 @@ void voc_metrics_add_collector(voc_metrics_collector fn, void *arg);
 void voc_metrics_remove_collector(voc_metrics_collector fn, void *arg);
 void voc_metrics_write_gauge(struct evbuffer *out, const char *name, const char *labels,
                              const char *help, double value);
+/* Same for a counter kept elsewhere (e.g. in a module's stats struct). */
+void voc_metrics_write_counter(struct evbuffer *out, const char *name, const char *labels,
+                               const char *help, double value);
 
 void voc_metrics_render(struct evbuffer *out);
 /* Free the registry (at exit; tests). */
