@@ -29,6 +29,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "metrics.h"
+#include "plugin_host.h"
 #include "rules.h"
 #include "store.h"
 #include "textnorm.h"
@@ -475,8 +476,8 @@ static void get_status(struct request *r)
         (json_int_t)atomic_load(&ws->queue_length), "queue_limit",
         (json_int_t)voc_writer_queue_limit(d->writer), "draining", d->draining);
     json_t *plugins = json_array();
-    for (size_t i = 0; i < d->config->plugin_count; i++)
-        json_array_append_new(plugins, json_string(d->config->plugins[i].name));
+    for (size_t i = 0; i < voc_plugins_count(d->plugins); i++)
+        json_array_append_new(plugins, json_string(voc_plugins_name(d->plugins, i)));
     json_object_set_new(body, "plugins", plugins);
     voc_http_reply_json(r->req, 200, body);
 }

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "plugin_host.h"
 #include "rules.h"
 #include "store.h"
 #include "textnorm.h"
@@ -128,6 +129,7 @@ static void begin_drain(struct voc_daemon *d, const char *why)
     voc_info("daemon", "draining signal=%s inflight=%zu", why, voc_http_inflight(d->http));
     /* No new connections; requests already read get their answers (writes included). */
     voc_http_stop_accepting(d->http);
+    voc_plugins_stop(d->plugins);
     d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
     struct timeval tv = {0, 0};
     event_add(d->drain_timer, &tv);
@@ -181,6 +183,12 @@ int voc_daemon_reload(struct voc_daemon *d, struct voc_diag *diag)
         voc_config_free(next);
         return -1;
     }
+    struct voc_plugin_reload *plugin_reload = NULL;
+    if (voc_plugins_prepare_reload(d->plugins, next, &plugin_reload, diag) != 0) {
+        voc_rules_free(rules);
+        voc_config_free(next);
+        return -1;
+    }
     /* What is bound at start-up stays; say so instead of pretending it changed. */
     if (differs(next->data_dir, d->config->data_dir))
         voc_diag_warn(diag, next->path, 0, "data_dir changes need a restart");
@@ -194,6 +202,7 @@ int voc_daemon_reload(struct voc_daemon *d, struct voc_diag *diag)
      * keeps pointers into it across a callback, so the old one can go now. */
     struct voc_config *old = d->config;
     d->config = next;
+    voc_plugins_commit_reload(d->plugins, plugin_reload);
     voc_config_free(old);
     voc_log_set_level((enum voc_log_level)next->log_level);
     voc_http_set_max_body(d->http, next->http.max_body_size);
@@ -214,6 +223,8 @@ int voc_daemon_check(const char *config_path, struct voc_diag *diag)
     struct voc_rules *rules = NULL;
     int rc = voc_daemon_load_rules(cfg, &rules, diag);
     voc_rules_free(rules);
+    if (voc_plugins_check(cfg, diag) != 0)
+        rc = -1;
     voc_config_free(cfg);
     return rc == 0 && diag->errors == 0 ? 0 : -1;
 }
@@ -286,6 +297,10 @@ int voc_daemon_start(struct voc_daemon *d, const char *config_path, struct voc_d
     }
     voc_api_register(d);
     voc_metrics_add_collector(collect_core_metrics, d);
+    if (voc_plugins_start(d, &d->plugins, diag) != 0) {
+        free(host);
+        return -1;
+    }
 
     d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
     d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
@@ -318,6 +333,9 @@ void voc_daemon_free(struct voc_daemon *d)
         voc_writer_stop(d->writer);
         d->writer = NULL;
     }
+    /* After the writer: its last callbacks may still go to plugins. */
+    voc_plugins_free(d->plugins);
+    d->plugins = NULL;
     if (d->store)
         voc_metrics_remove_collector(collect_core_metrics, d);
     voc_http_free(d->http);

@@ -1,0 +1,693 @@
+#include "plugin_host.h"
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vocd/plugin.h>
+
+#include "case_ops.h"
+#include "casedb.h"
+#include "daemon.h"
+#include "http.h"
+#include "intake.h"
+#include "jsonutil.h"
+#include "keys.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "metrics.h"
+#include "options.h"
+#include "store.h"
+#include "timeutil.h"
+
+struct voc_timer {
+    struct voc_plugin *plugin;
+    struct event *ev;
+    voc_timer_cb cb;
+    void *arg;
+    bool repeat;
+    struct voc_timer *next;
+};
+
+struct voc_plugin {
+    struct voc_plugin_host *host;
+    char *name;
+    char *log_component; /* "plugin/<name>" */
+    void *dl;
+    const struct voc_plugin_descriptor *desc;
+    void *config;
+    void *state;
+    bool initialised;
+    bool started;
+    bool stopped;
+    size_t pending; /* submissions whose callback has not run yet */
+    struct voc_timer *timers;
+};
+
+struct voc_plugin_host {
+    struct voc_daemon *d;
+    struct voc_plugin **plugins;
+    size_t count;
+    struct voc_core_api api;
+};
+
+static const char *const reserved_keys[] = {"name", "optional", NULL};
+
+static bool plugin_name_valid(const char *name)
+{
+    if (!name[0] || strlen(name) > 64)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '_' || *c == '-'))
+            return false;
+    return true;
+}
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+static void free_plugin_config(const struct voc_plugin_descriptor *desc, void *config)
+{
+    if (!config)
+        return;
+    if (desc && desc->options)
+        voc_options_free(desc->options, config);
+    free(config);
+}
+
+/* dlopen the plugin and check what can be checked without running it. */
+static int load_object(const struct voc_config *cfg, const struct voc_plugin_config *pc,
+                       void **dl_out, const struct voc_plugin_descriptor **desc_out,
+                       struct voc_diag *diag)
+{
+    void (*report)(struct voc_diag *, const char *, int, const char *, ...) =
+        pc->optional ? voc_diag_warn : voc_diag_error;
+    if (!plugin_name_valid(pc->name)) {
+        report(diag, cfg->path, pc->line,
+               "plugin name '%s' must be lowercase letters, digits, '_' or '-'", pc->name);
+        return -1;
+    }
+    size_t len = strlen(cfg->plugin_dir) + strlen(pc->name) + 8;
+    char *path = malloc(len);
+    if (!path)
+        return -1;
+    snprintf(path, len, "%s/%s.so", cfg->plugin_dir, pc->name);
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        report(diag, cfg->path, pc->line, "plugin '%s': cannot load %s: %s%s", pc->name, path,
+               dlerror(), pc->optional ? " (optional: skipped)" : "");
+        free(path);
+        return -1;
+    }
+    const struct voc_plugin_descriptor *const *sym = dlsym(dl, "voc_plugin_descriptor");
+    if (!sym || !*sym) {
+        report(diag, cfg->path, pc->line,
+               "plugin '%s': %s does not export voc_plugin_descriptor (built without "
+               "VOC_PLUGIN_EXPORT?)%s",
+               pc->name, path, pc->optional ? " (optional: skipped)" : "");
+        dlclose(dl);
+        free(path);
+        return -1;
+    }
+    const struct voc_plugin_descriptor *desc = *sym;
+    if (desc->abi_version != VOC_PLUGIN_ABI_VERSION) {
+        report(diag, cfg->path, pc->line,
+               "plugin '%s': %s was built for plugin ABI version %u, this vocd provides ABI "
+               "version %u: rebuild it against this vocd's <vocd/plugin.h>%s",
+               pc->name, path, desc->abi_version, VOC_PLUGIN_ABI_VERSION,
+               pc->optional ? " (optional: skipped)" : "");
+        dlclose(dl);
+        free(path);
+        return -1;
+    }
+    if (!desc->name || strcmp(desc->name, pc->name) != 0 || !desc->init) {
+        report(diag, cfg->path, pc->line, "plugin '%s': %s describes itself as '%s'%s",
+               pc->name, path, desc->name ? desc->name : "(no name)",
+               desc->init ? "" : " and has no init()");
+        dlclose(dl);
+        free(path);
+        return -1;
+    }
+    free(path);
+    *dl_out = dl;
+    *desc_out = desc;
+    return 0;
+}
+
+/* Validate the plugin's section against its option table into a fresh config struct. */
+static int parse_plugin_config(const struct voc_config *cfg, const struct voc_plugin_config *pc,
+                               const struct voc_plugin_descriptor *desc, void **out,
+                               struct voc_diag *diag)
+{
+    void *config = calloc(1, desc->config_size ? desc->config_size : 1);
+    if (!config)
+        return -1;
+    struct voc_diag local;
+    voc_diag_init(&local);
+    struct voc_options_ctx ctx = {.file = cfg->path, .base_dir = cfg->base_dir, .diag = &local};
+    char where[96];
+    snprintf(where, sizeof where, "plugins.%s", pc->name);
+    static const struct voc_option no_options[] = {{0}};
+    int rc = voc_options_apply(desc->options ? desc->options : no_options, pc->node, config,
+                               where, reserved_keys, &ctx);
+    if (rc == 0 && local.errors == 0) {
+        voc_diag_merge(diag, &local);
+        voc_diag_free(&local);
+        *out = config;
+        return 0;
+    }
+    if (pc->optional) {
+        /* An optional plugin with a bad section is skipped, loudly. */
+        for (size_t i = 0; i < local.count; i++)
+            voc_diag_warn(diag, NULL, 0, "%s (optional plugin '%s': skipped)", local.messages[i],
+                          pc->name);
+    } else {
+        voc_diag_merge(diag, &local);
+    }
+    voc_diag_free(&local);
+    free_plugin_config(desc, config);
+    return -1;
+}
+
+/* ---- core calls --------------------------------------------------------------------------- */
+
+static struct event_base *api_event_base(struct voc_plugin *p)
+{
+    return p->host->d->base;
+}
+
+static void api_log(struct voc_plugin *p, enum voc_plugin_log_level level, const char *fmt, ...)
+{
+    char message[3000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    static const enum voc_log_level map[] = {VOC_LOG_DEBUG, VOC_LOG_INFO, VOC_LOG_WARN,
+                                             VOC_LOG_ERROR};
+    voc_log(level <= VOC_PLOG_ERROR ? map[level] : VOC_LOG_ERROR, p->log_component, "%s",
+            message);
+}
+
+struct pending_submit {
+    struct voc_plugin *plugin;
+    voc_submit_cb cb;
+    void *arg;
+    /* for refusals decided before queueing */
+    struct voc_err err;
+};
+
+static void on_submit_result(void *arg, const struct voc_submit_result *r)
+{
+    struct pending_submit *ps = arg;
+    ps->plugin->pending--;
+    if (ps->cb)
+        ps->cb(ps->arg, r);
+    free(ps);
+}
+
+static void deliver_refusal(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pending_submit *ps = arg;
+    struct voc_submit_result r = {.status = VOC_SUBMIT_INVALID,
+                                  .error_code = ps->err.code,
+                                  .message = ps->err.message,
+                                  .http_status = ps->err.status};
+    on_submit_result(ps, &r);
+}
+
+static struct pending_submit *pending_new(struct voc_plugin *p, voc_submit_cb cb, void *arg)
+{
+    struct pending_submit *ps = calloc(1, sizeof *ps);
+    if (!ps)
+        return NULL;
+    ps->plugin = p;
+    ps->cb = cb;
+    ps->arg = arg;
+    p->pending++;
+    return ps;
+}
+
+/* Refusals are delivered from the loop, never from inside submit: a plugin must not be
+ * called back while it is still in its own call. */
+static int refuse_later(struct pending_submit *ps)
+{
+    struct timeval now = {0, 0};
+    if (event_base_once(ps->plugin->host->d->base, -1, EV_TIMEOUT, deliver_refusal, ps, &now)) {
+        ps->plugin->pending--;
+        free(ps);
+        return -1;
+    }
+    return 0;
+}
+
+static bool accepting(struct voc_plugin *p)
+{
+    return !p->stopped && !p->host->d->draining;
+}
+
+static int api_submit_case(struct voc_plugin *p, const char *json, size_t len,
+                           const struct voc_submit_opts *opts, voc_submit_cb cb, void *arg)
+{
+    if (!accepting(p))
+        return -1;
+    struct pending_submit *ps = pending_new(p, cb, arg);
+    if (!ps)
+        return -1;
+    json_t *record = NULL, *intake = NULL;
+    if (voc_json_parse_object(json, len, &record, &ps->err) != 0 ||
+        voc_intake_validate(record, p->name, voc_now_us(), &intake, &ps->err) != 0) {
+        json_decref(record);
+        return refuse_later(ps);
+    }
+    json_decref(record);
+    struct voc_actor actor = {.name = p->name};
+    if (voc_ops_create_case(p->host->d->writer, intake, &actor, opts, p->name, on_submit_result,
+                            ps) != 0) {
+        p->pending--;
+        free(ps);
+        return -1;
+    }
+    return 0;
+}
+
+static bool any_profile_type(const char *type, void *arg)
+{
+    (void)type;
+    (void)arg;
+    return true; /* the writer checks profile types against the profile it runs */
+}
+
+static int api_submit_event(struct voc_plugin *p, uint64_t case_id, const char *json,
+                            size_t len, const char *channel, const char *ref, voc_submit_cb cb,
+                            void *arg)
+{
+    if (!accepting(p))
+        return -1;
+    struct pending_submit *ps = pending_new(p, cb, arg);
+    if (!ps)
+        return -1;
+    json_t *body = NULL, *event = NULL;
+    if (voc_json_parse_object(json, len, &body, &ps->err) != 0 ||
+        voc_event_validate(body, any_profile_type, NULL, &event, &ps->err) != 0) {
+        json_decref(body);
+        return refuse_later(ps);
+    }
+    json_decref(body);
+    struct voc_actor actor = {.name = p->name};
+    if (voc_ops_append_event(p->host->d->writer, case_id, event, &actor,
+                             channel ? channel : p->name, ref, on_submit_result, ps) != 0) {
+        p->pending--;
+        free(ps);
+        return -1;
+    }
+    return 0;
+}
+
+static int api_find_case(struct voc_plugin *p, const char *channel, const char *ref,
+                         uint64_t *case_id)
+{
+    struct voc_txn txn;
+    if (voc_txn_begin_read(p->host->d->store, &txn) != 0)
+        return -1;
+    int rc = voc_casedb_ref_get(&txn, channel, ref, case_id);
+    voc_txn_abort(&txn);
+    return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+static long api_state_get(struct voc_plugin *p, const char *key, void *buf, size_t buflen)
+{
+    struct voc_txn txn;
+    if (voc_txn_begin_read(p->host->d->store, &txn) != 0)
+        return -2;
+    struct voc_key k;
+    voc_ops_state_key(&k, p->name, key);
+    MDB_val v;
+    int rc = voc_txn_get(&txn, VOC_DB_PLUGIN_STATE, k.buf, k.len, &v);
+    long result;
+    if (rc == 0) {
+        memcpy(buf, v.mv_data, v.mv_size < buflen ? v.mv_size : buflen);
+        result = (long)v.mv_size;
+    } else {
+        result = rc == MDB_NOTFOUND ? -1 : -2;
+    }
+    voc_txn_abort(&txn);
+    return result;
+}
+
+static int api_state_delete(struct voc_plugin *p, const char *key, voc_submit_cb cb, void *arg)
+{
+    struct pending_submit *ps = pending_new(p, cb, arg);
+    if (!ps)
+        return -1;
+    if (voc_ops_set_state(p->host->d->writer, p->name, key, NULL, 0, on_submit_result, ps)) {
+        p->pending--;
+        free(ps);
+        return -1;
+    }
+    return 0;
+}
+
+static int api_http_route(struct voc_plugin *p, const char *path, voc_http_handler handler,
+                          void *arg)
+{
+    if (path[0] != '/' || strncmp(path, "/api/", 5) == 0 || strcmp(path, "/metrics") == 0 ||
+        strcmp(path, "/healthz") == 0) {
+        voc_error(p->log_component, "route %s is reserved for the core", path);
+        return -1;
+    }
+    if (voc_http_route(p->host->d->http, path, handler, arg, p->name) != 0) {
+        voc_error(p->log_component, "route %s is already taken", path);
+        return -1;
+    }
+    return 0;
+}
+
+static struct voc_counter *api_counter(struct voc_plugin *p, const char *name, const char *help)
+{
+    char full[160];
+    snprintf(full, sizeof full, "vocd_plugin_%s_%s_total", p->name, name);
+    for (char *c = full; *c; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '_'))
+            *c = '_';
+    return (struct voc_counter *)voc_metric_register(full, NULL, VOC_METRIC_COUNTER, help);
+}
+
+static void api_counter_add(struct voc_counter *c, uint64_t n)
+{
+    voc_metric_add((struct voc_metric *)c, n);
+}
+
+static void unlink_timer(struct voc_timer *t)
+{
+    for (struct voc_timer **pp = &t->plugin->timers; *pp; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            return;
+        }
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct voc_timer *t = arg;
+    if (!t->repeat) {
+        /* One-shot: the handle is gone once it fired, as if cancelled. */
+        voc_timer_cb cb = t->cb;
+        void *cb_arg = t->arg;
+        unlink_timer(t);
+        event_free(t->ev);
+        free(t);
+        cb(cb_arg);
+        return;
+    }
+    t->cb(t->arg);
+}
+
+static struct voc_timer *api_timer_start(struct voc_plugin *p, double seconds, bool repeat,
+                                         voc_timer_cb cb, void *arg)
+{
+    struct voc_timer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->plugin = p;
+    t->cb = cb;
+    t->arg = arg;
+    t->repeat = repeat;
+    t->ev = event_new(p->host->d->base, -1, repeat ? EV_PERSIST : 0, on_timer, t);
+    if (seconds < 0)
+        seconds = 0;
+    struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+    if (!t->ev || event_add(t->ev, &tv) != 0) {
+        if (t->ev)
+            event_free(t->ev);
+        free(t);
+        return NULL;
+    }
+    t->next = p->timers;
+    p->timers = t;
+    return t;
+}
+
+static void api_timer_cancel(struct voc_timer *t)
+{
+    if (!t)
+        return;
+    unlink_timer(t);
+    event_free(t->ev);
+    free(t);
+}
+
+static const char *api_data_dir(struct voc_plugin *p)
+{
+    return voc_store_path(p->host->d->store);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static void plugin_free(struct voc_plugin *p)
+{
+    if (!p)
+        return;
+    if (p->initialised && p->desc->destroy)
+        p->desc->destroy(p->state);
+    while (p->timers)
+        api_timer_cancel(p->timers);
+    if (p->host && p->host->d->http)
+        voc_http_unroute_owner(p->host->d->http, p->name);
+    free_plugin_config(p->desc, p->config);
+    if (p->dl)
+        dlclose(p->dl);
+    free(p->name);
+    free(p->log_component);
+    free(p);
+}
+
+static void fill_api(struct voc_core_api *api)
+{
+    *api = (struct voc_core_api){
+        .abi_version = VOC_PLUGIN_ABI_VERSION,
+        .size = sizeof(struct voc_core_api),
+        .event_base = api_event_base,
+        .log = api_log,
+        .submit_case = api_submit_case,
+        .submit_event = api_submit_event,
+        .find_case = api_find_case,
+        .state_get = api_state_get,
+        .state_delete = api_state_delete,
+        .http_route = api_http_route,
+        .counter = api_counter,
+        .counter_add = api_counter_add,
+        .timer_start = api_timer_start,
+        .timer_cancel = api_timer_cancel,
+        .data_dir = api_data_dir,
+    };
+}
+
+int voc_plugins_start(struct voc_daemon *d, struct voc_plugin_host **out, struct voc_diag *diag)
+{
+    const struct voc_config *cfg = d->config;
+    struct voc_plugin_host *host = calloc(1, sizeof *host);
+    if (!host)
+        return -1;
+    host->d = d;
+    fill_api(&host->api);
+    host->plugins = calloc(cfg->plugin_count ? cfg->plugin_count : 1, sizeof *host->plugins);
+    if (!host->plugins) {
+        free(host);
+        return -1;
+    }
+    *out = host;
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
+        const struct voc_plugin_config *pc = &cfg->plugins[i];
+        struct voc_plugin *p = calloc(1, sizeof *p);
+        if (!p)
+            return -1;
+        p->host = host;
+        p->name = strdup(pc->name);
+        size_t n = strlen(pc->name) + 8;
+        p->log_component = malloc(n);
+        snprintf(p->log_component, n, "plugin/%s", pc->name);
+        if (load_object(cfg, pc, &p->dl, &p->desc, diag) != 0 ||
+            parse_plugin_config(cfg, pc, p->desc, &p->config, diag) != 0) {
+            plugin_free(p);
+            if (pc->optional)
+                continue;
+            return -1;
+        }
+        if (p->desc->init(p, &host->api, p->config, &p->state) != 0) {
+            (pc->optional ? voc_diag_warn : voc_diag_error)(
+                diag, cfg->path, pc->line, "plugin '%s': init failed (see the log above)%s",
+                pc->name, pc->optional ? " (optional: skipped)" : "");
+            plugin_free(p);
+            if (pc->optional)
+                continue;
+            return -1;
+        }
+        p->initialised = true;
+        if (p->desc->start && p->desc->start(p->state) != 0) {
+            (pc->optional ? voc_diag_warn : voc_diag_error)(
+                diag, cfg->path, pc->line, "plugin '%s': start failed (see the log above)%s",
+                pc->name, pc->optional ? " (optional: skipped)" : "");
+            plugin_free(p);
+            if (pc->optional)
+                continue;
+            return -1;
+        }
+        p->started = true;
+        host->plugins[host->count++] = p;
+        voc_info("plugins", "started plugin=%s version=%s", p->name,
+                 p->desc->version ? p->desc->version : "?");
+    }
+    return 0;
+}
+
+int voc_plugins_check(const struct voc_config *cfg, struct voc_diag *diag)
+{
+    int rc = 0;
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
+        const struct voc_plugin_config *pc = &cfg->plugins[i];
+        void *dl = NULL;
+        const struct voc_plugin_descriptor *desc = NULL;
+        void *config = NULL;
+        if (load_object(cfg, pc, &dl, &desc, diag) != 0) {
+            rc |= pc->optional ? 0 : -1;
+            continue;
+        }
+        if (parse_plugin_config(cfg, pc, desc, &config, diag) != 0)
+            rc |= pc->optional ? 0 : -1;
+        free_plugin_config(desc, config);
+        dlclose(dl);
+    }
+    return rc;
+}
+
+struct voc_plugin_reload {
+    size_t count;
+    struct voc_plugin *plugin[64];
+    void *config[64];
+};
+
+int voc_plugins_prepare_reload(struct voc_plugin_host *host, const struct voc_config *next,
+                               struct voc_plugin_reload **out, struct voc_diag *diag)
+{
+    struct voc_plugin_reload *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < next->plugin_count; i++) {
+        const struct voc_plugin_config *pc = &next->plugins[i];
+        struct voc_plugin *p = NULL;
+        for (size_t j = 0; j < host->count; j++)
+            if (strcmp(host->plugins[j]->name, pc->name) == 0)
+                p = host->plugins[j];
+        if (!p) {
+            voc_diag_warn(diag, next->path, pc->line,
+                          "plugin '%s' is new: plugins are added at the next restart", pc->name);
+            continue;
+        }
+        void *config = NULL;
+        if (parse_plugin_config(next, pc, p->desc, &config, diag) != 0) {
+            rc = -1;
+            continue;
+        }
+        if (!p->desc->reload) {
+            voc_diag_warn(diag, next->path, pc->line,
+                          "plugin '%s' cannot reload: its settings change at the next restart",
+                          pc->name);
+            free_plugin_config(p->desc, config);
+            continue;
+        }
+        if (r->count == sizeof r->plugin / sizeof r->plugin[0]) {
+            free_plugin_config(p->desc, config);
+            continue;
+        }
+        r->plugin[r->count] = p;
+        r->config[r->count++] = config;
+    }
+    for (size_t j = 0; j < host->count; j++) {
+        bool kept = false;
+        for (size_t i = 0; i < next->plugin_count; i++)
+            kept |= strcmp(host->plugins[j]->name, next->plugins[i].name) == 0;
+        if (!kept)
+            voc_diag_warn(diag, next->path, 0,
+                          "plugin '%s' was removed: it keeps running until the next restart",
+                          host->plugins[j]->name);
+    }
+    if (rc != 0) {
+        voc_plugins_abort_reload(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+void voc_plugins_commit_reload(struct voc_plugin_host *host, struct voc_plugin_reload *r)
+{
+    (void)host;
+    for (size_t i = 0; i < r->count; i++) {
+        struct voc_plugin *p = r->plugin[i];
+        if (p->desc->reload(p->state, r->config[i]) == 0) {
+            free_plugin_config(p->desc, p->config);
+            p->config = r->config[i];
+            voc_info("plugins", "reloaded plugin=%s", p->name);
+        } else {
+            voc_error("plugins", "plugin refused its new settings, keeps the old ones plugin=%s",
+                      p->name);
+            free_plugin_config(p->desc, r->config[i]);
+        }
+    }
+    free(r);
+}
+
+void voc_plugins_abort_reload(struct voc_plugin_reload *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->count; i++)
+        free_plugin_config(r->plugin[i]->desc, r->config[i]);
+    free(r);
+}
+
+void voc_plugins_stop(struct voc_plugin_host *host)
+{
+    if (!host)
+        return;
+    for (size_t i = 0; i < host->count; i++) {
+        struct voc_plugin *p = host->plugins[i];
+        if (p->started && !p->stopped && p->desc->stop)
+            p->desc->stop(p->state);
+        p->stopped = true;
+    }
+}
+
+void voc_plugins_free(struct voc_plugin_host *host)
+{
+    if (!host)
+        return;
+    voc_plugins_stop(host);
+    for (size_t i = 0; i < host->count; i++) {
+        if (host->plugins[i]->pending)
+            voc_warn("plugins", "plugin unloaded with unanswered submissions plugin=%s count=%zu",
+                     host->plugins[i]->name, host->plugins[i]->pending);
+        plugin_free(host->plugins[i]);
+    }
+    free(host->plugins);
+    free(host);
+}
+
+size_t voc_plugins_count(const struct voc_plugin_host *host)
+{
+    return host ? host->count : 0;
+}
+
+const char *voc_plugins_name(const struct voc_plugin_host *host, size_t i)
+{
+    return host->plugins[i]->name;
+}
