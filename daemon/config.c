@@ -70,7 +70,7 @@ static const struct voc_option token_options[] = {
     {"name", VOC_OPT_STRING, offsetof(struct voc_token_config, name), NULL, VOC_OPT_REQUIRED,
      "who holds the token (shown as the actor of its events)", NULL, 0, 0, NULL, 0, 0},
     {"role", VOC_OPT_ENUM, offsetof(struct voc_token_config, role), NULL, VOC_OPT_REQUIRED,
-     "admin | agent | viewer | ingest", NULL, 0, 0, roles, 0, 0},
+     "what the token may do (docs/api.md, Roles)", NULL, 0, 0, roles, 0, 0},
     {"departments", VOC_OPT_STRING_LIST, offsetof(struct voc_token_config, departments), NULL, 0,
      "agent only: the departments whose cases it sees", NULL, 0,
      offsetof(struct voc_token_config, department_count), NULL, 0, 0},
@@ -108,7 +108,7 @@ static const struct voc_option notifier_options[] = {
     {"name", VOC_OPT_STRING, offsetof(struct voc_notifier_config, name), NULL, VOC_OPT_REQUIRED,
      "how actions refer to it", NULL, 0, 0, NULL, 0, 0},
     {"type", VOC_OPT_ENUM, offsetof(struct voc_notifier_config, type), NULL, VOC_OPT_REQUIRED,
-     "webhook | email | log", NULL, 0, 0, notifier_types, 0, 0},
+     "how notifications are delivered", NULL, 0, 0, notifier_types, 0, 0},
     {"url", VOC_OPT_STRING, offsetof(struct voc_notifier_config, url), NULL, 0,
      "webhook: where to POST", NULL, 0, 0, NULL, 0, 0},
     {"secret", VOC_OPT_STRING, offsetof(struct voc_notifier_config, secret), NULL, 0,
@@ -133,7 +133,7 @@ static const struct voc_option core_options[] = {
     {"listen", VOC_OPT_TABLE, offsetof(struct voc_config, listen), NULL, 0, "listeners",
      listen_options, 0, 0, NULL, 0, 0},
     {"log_level", VOC_OPT_ENUM, offsetof(struct voc_config, log_level), "info", 0,
-     "debug | info | warn | error", NULL, 0, 0, log_levels, 0, 0},
+     "lowest level written to stderr", NULL, 0, 0, log_levels, 0, 0},
     OPT("profile", VOC_OPT_PATH, profile, NULL, 0, "the Lua profile with the company's rules"),
     OPT("plugin_dir", VOC_OPT_PATH, plugin_dir, VOC_DEFAULT_PLUGIN_DIR, 0,
         "where channel plugins (.so) are loaded from"),
@@ -155,6 +155,11 @@ static const struct voc_option core_options[] = {
      sizeof(struct voc_notifier_config), offsetof(struct voc_config, notifier_count), NULL, 0, 0},
     {0},
 };
+
+const struct voc_option *voc_config_options(void)
+{
+    return core_options;
+}
 
 int voc_parse_listen(const char *text, char **host, uint16_t *port)
 {

@@ -10,6 +10,8 @@
 #include "diag.h"
 #include "yaml_doc.h"
 
+struct voc_option;
+
 enum voc_role { VOC_ROLE_ADMIN, VOC_ROLE_AGENT, VOC_ROLE_VIEWER, VOC_ROLE_INGEST };
 
 struct voc_token_config {
@@ -111,6 +113,8 @@ void voc_config_free(struct voc_config *cfg);
 int voc_parse_listen(const char *text, char **host, uint16_t *port);
 
 const char *voc_role_name(int role);
+/* The core's option table (for `vocd --options`). */
+const struct voc_option *voc_config_options(void);
 const struct voc_calendar_config *voc_config_calendar(const struct voc_config *cfg,
                                                       const char *name);
 

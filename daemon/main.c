@@ -8,6 +8,8 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "options.h"
+#include "plugin_host.h"
 #include "version.h"
 
 #define DEFAULT_CONFIG "etc/vocd.yaml"
@@ -20,17 +22,20 @@ static void usage(FILE *out)
             "      --check        load config, plugins and profile, print every problem as\n"
             "                     file:line: message, exit 0 (valid) or 1\n"
             "      --version      print the version\n"
+            "      --options      print every config key (core, and the configured plugins')\n"
+            "                     as a Markdown table\n"
             "Signals: SIGHUP reloads config and profile, SIGTERM drains and exits 0.\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *config = DEFAULT_CONFIG;
-    int check = 0;
+    int check = 0, describe = 0;
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'k'},
         {"version", no_argument, NULL, 'V'},
+        {"options", no_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -42,6 +47,9 @@ int main(int argc, char **argv)
             break;
         case 'k':
             check = 1;
+            break;
+        case 'O':
+            describe = 1;
             break;
         case 'V':
             printf("vocd %s\n", VOC_VERSION);
@@ -62,6 +70,17 @@ int main(int argc, char **argv)
 
     struct voc_diag diag;
     voc_diag_init(&diag);
+    if (describe) {
+        printf("| key | type | default | meaning |\n|---|---|---|---|\n");
+        voc_options_describe(voc_config_options(), "", stdout);
+        /* Plugin sections need the config to know which plugins and where they are. */
+        struct voc_config *cfg = voc_config_load(config, &diag);
+        if (cfg)
+            voc_plugins_describe(cfg, stdout);
+        voc_config_free(cfg);
+        voc_diag_free(&diag);
+        return 0;
+    }
     if (check) {
         /* --check prints to stdout, one problem per line, so scripts can read it. */
         voc_log_set_level(VOC_LOG_WARN);

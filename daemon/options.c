@@ -488,3 +488,73 @@ void voc_options_free(const struct voc_option *table, void *target)
         }
     }
 }
+
+static const char *describe_type(const struct voc_option *opt)
+{
+    switch (opt->type) {
+    case VOC_OPT_STRING:
+        return "string";
+    case VOC_OPT_PATH:
+        return "path";
+    case VOC_OPT_INT:
+        return "integer";
+    case VOC_OPT_BOOL:
+        return "boolean";
+    case VOC_OPT_SIZE:
+        return "size";
+    case VOC_OPT_DURATION:
+        return "duration";
+    case VOC_OPT_ENUM:
+        return "word";
+    case VOC_OPT_STRING_LIST:
+        return "list of strings";
+    case VOC_OPT_STRING_MAP:
+        return "mapping of strings";
+    case VOC_OPT_TABLE:
+        return "section";
+    case VOC_OPT_TABLE_LIST:
+        return "list of sections";
+    case VOC_OPT_TABLE_MAP:
+        return "named sections";
+    }
+    return "?";
+}
+
+void voc_options_describe(const struct voc_option *table, const char *prefix, FILE *out)
+{
+    for (const struct voc_option *opt = table; opt->name; opt++) {
+        char key[256];
+        join_path(key, sizeof key, prefix, opt->name);
+        char def[128] = "";
+        if (opt->flags & VOC_OPT_REQUIRED)
+            snprintf(def, sizeof def, "required");
+        else if (opt->default_value)
+            snprintf(def, sizeof def, "`%s`", opt->default_value);
+        fprintf(out, "| `%s` | %s | %s | ", key, describe_type(opt), def);
+        /* A '|' in the help would end the Markdown cell. */
+        for (const char *h = opt->help ? opt->help : ""; *h; h++) {
+            if (*h == '|')
+                fputc('\\', out);
+            fputc(*h, out);
+        }
+        if (opt->type == VOC_OPT_ENUM) {
+            fprintf(out, " (");
+            for (int i = 0; opt->choices[i]; i++)
+                fprintf(out, "%s`%s`", i ? ", " : "", opt->choices[i]);
+            fprintf(out, ")");
+        }
+        if (opt->type == VOC_OPT_INT && opt->min < opt->max)
+            fprintf(out, " (%lld..%lld)", opt->min, opt->max);
+        fprintf(out, " |\n");
+        if (opt->sub) {
+            char sub[300];
+            if (opt->type == VOC_OPT_TABLE_LIST)
+                snprintf(sub, sizeof sub, "%s[]", key);
+            else if (opt->type == VOC_OPT_TABLE_MAP)
+                snprintf(sub, sizeof sub, "%s.NAME", key);
+            else
+                snprintf(sub, sizeof sub, "%s", key);
+            voc_options_describe(opt->sub, sub, out);
+        }
+    }
+}

@@ -5,6 +5,7 @@
 #define VOC_OPTIONS_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <vocd/plugin.h>
 
 #include "diag.h"
@@ -24,6 +25,10 @@ int voc_options_apply(const struct voc_option *table, struct voc_yaml_node *map,
                       const char *where, const char *const *skip, struct voc_options_ctx *ctx);
 /* Free everything voc_options_apply allocated inside target (not target itself). */
 void voc_options_free(const struct voc_option *table, void *target);
+
+/* Print the table as Markdown rows `| key | type | default | help |`, nested sections with
+ * dotted keys under `prefix` — the reference in docs/configuration.md is this output. */
+void voc_options_describe(const struct voc_option *table, const char *prefix, FILE *out);
 
 /* "25MB", "512KiB", "1GB", "1024" -> bytes. Returns 0 or -1. */
 int voc_parse_size(const char *text, uint64_t *out);

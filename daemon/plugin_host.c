@@ -568,6 +568,34 @@ int voc_plugins_check(const struct voc_config *cfg, struct voc_diag *diag)
     return rc;
 }
 
+void voc_plugins_describe(const struct voc_config *cfg, FILE *out)
+{
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
+        const struct voc_plugin_config *pc = &cfg->plugins[i];
+        void *dl = NULL;
+        const struct voc_plugin_descriptor *desc = NULL;
+        struct voc_diag diag;
+        voc_diag_init(&diag);
+        if (load_object(cfg, pc, &dl, &desc, &diag) != 0) {
+            for (size_t k = 0; k < diag.count; k++)
+                fprintf(stderr, "%s\n", diag.messages[k]);
+            voc_diag_free(&diag);
+            continue;
+        }
+        voc_diag_free(&diag);
+        fprintf(out, "\n### plugin `%s` %s\n\n%s\n\n| key | type | default | meaning |\n"
+                     "|---|---|---|---|\n",
+                pc->name, desc->version ? desc->version : "",
+                desc->description ? desc->description : "");
+        fprintf(out, "| `name` | string | required | `%s` |\n", pc->name);
+        fprintf(out, "| `optional` | boolean | `false` | skip the plugin with a warning when it "
+                     "cannot load |\n");
+        if (desc->options)
+            voc_options_describe(desc->options, "", out);
+        dlclose(dl);
+    }
+}
+
 struct voc_plugin_reload {
     size_t count;
     struct voc_plugin *plugin[64];

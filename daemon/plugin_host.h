@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "diag.h"
@@ -22,6 +23,8 @@ struct voc_plugin_host;
 int voc_plugins_start(struct voc_daemon *d, struct voc_plugin_host **out, struct voc_diag *diag);
 /* `vocd --check`: load each plugin and validate its options without init. */
 int voc_plugins_check(const struct voc_config *cfg, struct voc_diag *diag);
+/* `vocd --options`: print each configured plugin's option table (Markdown). */
+void voc_plugins_describe(const struct voc_config *cfg, FILE *out);
 /* Reload: validate the new sections (diag), then, after the caller decided to swap,
  * hand each plugin its new config. Two steps so that nothing changes when anything else in
  * the new config is invalid. */
