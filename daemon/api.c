@@ -631,10 +631,6 @@ static void route_api(struct evhttp_request *req, void *arg)
         return;
     }
     const char *rest = path + strlen("/api/v1/");
-    if (method == EVHTTP_REQ_POST && d->draining) {
-        voc_http_reply_unavailable(req, RETRY_AFTER_BUSY, "vocd is shutting down");
-        return;
-    }
     if (strcmp(rest, "cases") == 0) {
         if (method == EVHTTP_REQ_POST)
             create_case(&r);

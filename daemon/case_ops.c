@@ -332,6 +332,13 @@ static int append_event(struct case_work *w, json_t *event, int depth, struct vo
     now.state = record_state(w->record, &now.before_wait);
     char reason[400];
     bool declared = profile_type(type, w->ctx->rules);
+    if (!declared && !voc_event_type_is_core(type)) {
+        /* Not a state question: the request names a type this profile does not know. */
+        voc_err_set(err, 400, "wrong_type",
+                    "unknown event type '%s' (neither a core type nor declared by the profile)",
+                    type);
+        return -1;
+    }
     if (voc_lifecycle_apply(&now, type, declared, &next, reason, sizeof reason) != 0) {
         voc_err_set(err, 409, "conflict", "%s", reason);
         return -1;

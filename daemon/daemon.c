@@ -23,6 +23,8 @@
 
 /* How often the drain timer looks whether in-flight work is done. */
 #define DRAIN_POLL_MS 20
+/* Drain ends once no byte has arrived for this long (and nothing is in flight). */
+#define DRAIN_QUIET_MS 200
 /* SIGTERM waits at most this long for clients that do not read their replies. */
 #define DRAIN_TIMEOUT_S 30
 /* Housekeeping: stale LMDB reader slots of dead processes. */
@@ -107,7 +109,16 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct voc_daemon *d = arg;
-    if (voc_writer_idle(d->writer) && voc_http_inflight(d->http) == 0) {
+    /* Requests may still be arriving on connections accepted before the signal; wait
+     * until nothing has come in for a quiet period and nothing is being answered. */
+    uint64_t received = voc_http_bytes_received(d->http);
+    int64_t now = voc_now_us();
+    if (received != d->drain_bytes_seen) {
+        d->drain_bytes_seen = received;
+        d->drain_last_input_us = now;
+    }
+    bool quiet = now - d->drain_last_input_us >= DRAIN_QUIET_MS * 1000;
+    if (quiet && voc_writer_idle(d->writer) && voc_http_inflight(d->http) == 0) {
         finish_drain(d);
         return;
     }
@@ -126,6 +137,8 @@ static void begin_drain(struct voc_daemon *d, const char *why)
         return;
     d->draining = true;
     d->drain_deadline_us = voc_now_us() + DRAIN_TIMEOUT_S * VOC_US_PER_S;
+    d->drain_bytes_seen = voc_http_bytes_received(d->http);
+    d->drain_last_input_us = voc_now_us();
     voc_info("daemon", "draining signal=%s inflight=%zu", why, voc_http_inflight(d->http));
     /* No new connections; requests already read get their answers (writes included). */
     voc_http_stop_accepting(d->http);

@@ -31,6 +31,8 @@ struct voc_daemon {
     int64_t started_us;
     bool draining;
     int64_t drain_deadline_us;
+    uint64_t drain_bytes_seen;
+    int64_t drain_last_input_us;
     bool backup_running;
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer, *maintenance_timer;
 };

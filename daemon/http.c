@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -33,9 +34,17 @@ struct voc_http {
     uint64_t max_body;
     struct route *routes;
     size_t inflight;
+    bool draining;
+    /* Every connection's bufferevent is in this (unlimited) rate-limit group only so that
+     * its byte counter tells the drain whether requests are still arriving: evhttp 2.1 has
+     * no callback for "a request started". */
+    struct ev_token_bucket_cfg *bucket;
+    struct bufferevent_rate_limit_group *group;
 };
 
 static struct voc_metric *m_status[6]; /* 1xx..5xx */
+/* The listener replies go through (one per process). */
+static struct voc_http *current_http;
 
 static const char *reason_phrase(int status)
 {
@@ -90,6 +99,9 @@ void voc_http_reply_text(struct evhttp_request *req, int status, const char *con
     struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
     evhttp_add_header(headers, "Content-Type", content_type);
     evhttp_add_header(headers, "Cache-Control", "no-store");
+    struct voc_http *http = current_http;
+    if (http && http->draining)
+        evhttp_add_header(headers, "Connection", "close"); /* no next request on this one */
     count_status(status);
     evhttp_send_reply(req, status, reason_phrase(status), body);
 }
@@ -188,6 +200,23 @@ static void dispatch(struct evhttp_request *req, void *arg)
     r->fn(req, r->arg);
 }
 
+static struct bufferevent *new_connection(struct event_base *base, void *arg)
+{
+    struct voc_http *http = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev && http->group)
+        bufferevent_add_to_rate_limit_group(bev, http->group);
+    return bev;
+}
+
+uint64_t voc_http_bytes_received(const struct voc_http *http)
+{
+    ev_uint64_t read = 0, written = 0;
+    if (http->group)
+        bufferevent_rate_limit_group_get_totals(http->group, &read, &written);
+    return read;
+}
+
 int voc_http_start(struct voc_http **out, struct event_base *base,
                    const struct voc_http_options *opts, char *err, size_t errlen)
 {
@@ -219,12 +248,16 @@ int voc_http_start(struct voc_http **out, struct event_base *base,
                                                  EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
                                                  EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(http->evhttp, dispatch, http);
+    http->bucket = ev_token_bucket_cfg_new(EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX,
+                                           EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, NULL);
+    http->group = http->bucket ? bufferevent_rate_limit_group_new(base, http->bucket) : NULL;
+    evhttp_set_bevcb(http->evhttp, new_connection, http);
+    current_http = http;
     http->socket = evhttp_bind_socket_with_handle(http->evhttp, opts->host, opts->port);
     if (!http->socket) {
         snprintf(err, errlen, "cannot listen on %s:%u (address in use or not available)",
                  opts->host, opts->port);
-        evhttp_free(http->evhttp);
-        free(http);
+        voc_http_free(http);
         return -1;
     }
     struct sockaddr_storage ss;
@@ -298,6 +331,7 @@ void voc_http_unroute_owner(struct voc_http *http, const char *owner)
 
 void voc_http_stop_accepting(struct voc_http *http)
 {
+    http->draining = true;
     if (http->socket) {
         evhttp_del_accept_socket(http->evhttp, http->socket);
         http->socket = NULL;
@@ -314,6 +348,12 @@ void voc_http_free(struct voc_http *http)
     if (!http)
         return;
     evhttp_free(http->evhttp);
+    if (http->group)
+        bufferevent_rate_limit_group_free(http->group);
+    if (http->bucket)
+        ev_token_bucket_cfg_free(http->bucket);
+    if (current_http == http)
+        current_http = NULL;
     while (http->routes) {
         struct route *r = http->routes;
         http->routes = r->next;

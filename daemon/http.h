@@ -36,8 +36,11 @@ int voc_http_route(struct voc_http *http, const char *path, voc_http_route_fn fn
                    const char *owner);
 void voc_http_unroute_owner(struct voc_http *http, const char *owner);
 
-/* Stop accepting connections (drain); requests already read are still answered. */
+/* Stop accepting connections (drain). Requests on open connections are still read and
+ * answered, each reply with "Connection: close". */
 void voc_http_stop_accepting(struct voc_http *http);
+/* Bytes received on all connections so far: the drain waits until this stops moving. */
+uint64_t voc_http_bytes_received(const struct voc_http *http);
 /* Requests read but not yet completely answered. */
 size_t voc_http_inflight(const struct voc_http *http);
 void voc_http_free(struct voc_http *http);
