@@ -271,7 +271,7 @@ static void get_case(struct request *r, uint64_t id)
         reply_store_error(r->req, rc);
         return;
     }
-    json_t *view = voc_case_view(record, events, json_object_get(record, "clocks"));
+    json_t *view = voc_case_view(record, events, voc_now_us());
     if (r->token->role == VOC_ROLE_VIEWER)
         voc_case_mask_contact(view);
     json_decref(record);

@@ -11,7 +11,9 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy.h"
 #include "rules.h"
+#include "sla.h"
 #include "timeutil.h"
 #include "writer.h"
 
@@ -19,7 +21,10 @@
  * profile that keeps answering itself cannot loop inside a write transaction. */
 #define MAX_ACTION_DEPTH 8
 
-enum op_kind { OP_CREATE, OP_EVENT, OP_STATE };
+enum op_kind { OP_CREATE, OP_EVENT, OP_STATE, OP_FIRE };
+
+/* Deadlines fired per job: a backlog after downtime is worked off in several batches. */
+#define FIRE_BATCH 256
 
 struct op_job {
     struct voc_job base;
@@ -39,7 +44,10 @@ struct op_job {
     bool state_delete;
     voc_submit_cb cb;
     void *arg;
+    void (*fire_cb)(void *arg, size_t fired, bool more);
     /* results of the last run() */
+    size_t fired;
+    bool more;
     uint64_t case_id;
     uint32_t seq;
     enum voc_submit_status status;
@@ -83,6 +91,11 @@ void voc_ops_state_key(struct voc_key *k, const char *owner, const char *key)
     voc_key_init(k);
     voc_key_str(k, owner);
     voc_key_str(k, key);
+}
+
+static struct voc_rules *rules_of(const struct voc_write_ctx *ctx)
+{
+    return ctx->policy ? ctx->policy->rules : NULL;
 }
 
 static void now_string(struct voc_write_ctx *ctx, char *buf, size_t len)
@@ -154,10 +167,11 @@ static int queue_notification(struct case_work *w, const char *notifier, const c
         return rc;
     char when[40];
     now_string(w->ctx, when, sizeof when);
-    json_t *n = json_pack("{s:I, s:I, s:i, s:s, s:s, s:s, s:s, s:i}", "id", (json_int_t)next,
-                          "case_id", (json_int_t)voc_json_int(w->record, "id", 0), "event_seq",
-                          (int)seq, "notifier", notifier, "message", message, "created_at", when,
-                          "status", "pending", "attempts", 0);
+    json_t *n = json_pack("{s:I, s:I, s:i, s:s, s:s, s:s, s:s, s:i, s:s}", "id",
+                          (json_int_t)next, "case_id",
+                          (json_int_t)voc_json_int(w->record, "id", 0), "event_seq", (int)seq,
+                          "notifier", notifier, "message", message, "created_at", when, "status",
+                          "pending", "attempts", 0, "next_attempt_at", when);
     size_t len;
     char *text = voc_json_dump(n, &len);
     json_decref(n);
@@ -167,6 +181,13 @@ static int queue_notification(struct case_work *w, const char *notifier, const c
     voc_key_set_u64(key, next);
     rc = voc_txn_put(w->ctx->txn, VOC_DB_OUTBOX, key, sizeof key, text, len);
     free(text);
+    /* The notifier sends what outbox_due lists, earliest attempt first. */
+    struct voc_key due;
+    voc_key_init(&due);
+    voc_key_u64(&due, (uint64_t)w->ctx->now_us + ((uint64_t)1 << 63));
+    voc_key_u64(&due, next);
+    if (rc == 0)
+        rc = voc_txn_put(w->ctx->txn, VOC_DB_OUTBOX_DUE, due.buf, due.len, "", 0);
     return rc;
 }
 
@@ -206,7 +227,7 @@ static void apply_actions(struct case_work *w, json_t *actions, uint32_t seq, in
                 json_object_set(body, "note", note);
             json_t *event = NULL;
             struct voc_err e = {0};
-            if (voc_event_validate(body, profile_type, w->ctx->rules, &event, &e) == 0 &&
+            if (voc_event_validate(body, profile_type, rules_of(w->ctx), &event, &e) == 0 &&
                 append_event(w, event, depth + 1, &e) == 0) {
                 json_decref(event);
             } else {
@@ -225,10 +246,10 @@ static void apply_actions(struct case_work *w, json_t *actions, uint32_t seq, in
 
 static void run_on_event(struct case_work *w, const json_t *event, uint32_t seq, int depth)
 {
-    struct voc_rules *rules = w->ctx->rules;
+    struct voc_rules *rules = rules_of(w->ctx);
     if (!rules)
         return;
-    json_t *view = voc_case_view(w->record, w->events, NULL);
+    json_t *view = voc_case_view(w->record, w->events, w->ctx->now_us);
     json_t *actions = NULL;
     char *err = NULL;
     if (voc_rules_on_event(rules, view, event, &actions, &err) != 0) {
@@ -242,6 +263,12 @@ static void run_on_event(struct case_work *w, const json_t *event, uint32_t seq,
     if (actions)
         apply_actions(w, actions, seq, depth);
     json_decref(actions);
+}
+
+static json_t *work_view(void *arg)
+{
+    struct case_work *w = arg;
+    return voc_case_view(w->record, w->events, w->ctx->now_us);
 }
 
 /* Write the event as the next one of the case and update the record to its consequences. */
@@ -290,7 +317,13 @@ static int record_event(struct case_work *w, json_t *event, const struct voc_cas
         json_object_set(w->record, "duplicate_of", json_object_get(data, "of"));
     }
     w->job->seq = seq;
-    return 0;
+    struct voc_sla_case sc = {.txn = w->ctx->txn,
+                              .policy = w->ctx->policy,
+                              .record = w->record,
+                              .now_us = w->ctx->now_us,
+                              .view = work_view,
+                              .view_arg = w};
+    return voc_sla_apply_event(&sc, type);
 }
 
 /* Link a duplicate both ways: the other case lists this one. */
@@ -331,7 +364,7 @@ static int append_event(struct case_work *w, json_t *event, int depth, struct vo
     struct voc_case_state now, next;
     now.state = record_state(w->record, &now.before_wait);
     char reason[400];
-    bool declared = profile_type(type, w->ctx->rules);
+    bool declared = profile_type(type, rules_of(w->ctx));
     if (!declared && !voc_event_type_is_core(type)) {
         /* Not a state question: the request names a type this profile does not know. */
         voc_err_set(err, 400, "wrong_type",
@@ -345,10 +378,10 @@ static int append_event(struct case_work *w, json_t *event, int depth, struct vo
     }
     if (json_is_null(json_object_get(event, "actor")))
         json_object_set_new(event, "actor", json_string(w->job->actor ? w->job->actor : "vocd"));
-    if (w->ctx->rules) {
-        json_t *view = voc_case_view(w->record, w->events, NULL);
+    if (rules_of(w->ctx)) {
+        json_t *view = voc_case_view(w->record, w->events, w->ctx->now_us);
         char *why = NULL, *failure = NULL;
-        int verdict = voc_rules_guard(w->ctx->rules, view, event, &why, &failure);
+        int verdict = voc_rules_guard(rules_of(w->ctx), view, event, &why, &failure);
         json_decref(view);
         if (verdict == 0)
             voc_err_set(err, 409, "conflict", "%s", why ? why : "refused by the profile");
@@ -376,10 +409,10 @@ static int append_event(struct case_work *w, json_t *event, int depth, struct vo
 
 static void classify_new_case(struct case_work *w)
 {
-    struct voc_rules *rules = w->ctx->rules;
+    struct voc_rules *rules = rules_of(w->ctx);
     json_t *classification = NULL;
     if (rules) {
-        json_t *view = voc_case_view(w->record, w->events, NULL);
+        json_t *view = voc_case_view(w->record, w->events, w->ctx->now_us);
         char *err = NULL;
         if (voc_rules_classify(rules, view, &classification, &err) != 0)
             voc_warn("rules", "classify failed case=%lld error=\"%s\"",
@@ -519,6 +552,103 @@ static int run_state(struct op_job *job, struct voc_write_ctx *ctx)
     return put_plugin_state(ctx->txn, job) ? -1 : 0;
 }
 
+/* Persist the case a fire job changed, and release it. */
+static void finish_fired_case(struct case_work *w)
+{
+    if (!w->record)
+        return;
+    voc_casedb_put(w->ctx->txn, w->old, w->record);
+    json_decref(w->record);
+    json_decref(w->old);
+    json_decref(w->events);
+    w->record = w->old = w->events = NULL;
+}
+
+static void run_on_clock(struct case_work *w, const json_t *clock, const char *status,
+                         uint32_t seq)
+{
+    struct voc_rules *rules = rules_of(w->ctx);
+    if (!rules)
+        return;
+    json_t *view = voc_case_view(w->record, w->events, w->ctx->now_us);
+    json_t *one = json_array();
+    json_array_append((json_t *)one, (json_t *)clock);
+    json_t *clean = voc_sla_clocks_view(one, w->ctx->now_us);
+    json_t *actions = NULL;
+    char *err = NULL;
+    if (voc_rules_on_clock(rules, view, json_array_get(clean, 0), status, &actions, &err) != 0) {
+        voc_warn("rules", "on_clock failed case=%lld clock=%s error=\"%s\"",
+                 voc_json_int(w->record, "id", 0), voc_json_str(clock, "name"), err ? err : "?");
+        add_tag(w->record, "rule_error");
+    }
+    free(err);
+    json_decref(clean);
+    json_decref(one);
+    json_decref(view);
+    if (actions)
+        apply_actions(w, actions, seq, 0);
+    json_decref(actions);
+}
+
+static int run_fire(struct op_job *job, struct voc_write_ctx *ctx)
+{
+    struct voc_deadline due[FIRE_BATCH];
+    size_t n = 0;
+    job->fired = 0;
+    job->more = false;
+    if (voc_sla_due(ctx->txn, ctx->now_us, due, FIRE_BATCH, &n) != 0)
+        return -1;
+    struct case_work w = {.ctx = ctx, .job = job};
+    uint64_t current = 0;
+    for (size_t i = 0; i < n && !ctx->txn->error; i++) {
+        if (due[i].case_id != current) {
+            finish_fired_case(&w);
+            current = due[i].case_id;
+            if (voc_casedb_get(ctx->txn, current, &w.record) != 0 ||
+                voc_casedb_events(ctx->txn, current, &w.events) != 0) {
+                json_decref(w.record);
+                json_decref(w.events);
+                w.record = w.events = NULL;
+                if (ctx->txn->error)
+                    break;
+            } else {
+                w.old = json_deep_copy(w.record);
+            }
+        }
+        if (!w.record) {
+            voc_sla_drop(ctx->txn, &due[i]); /* a deadline whose case is gone */
+            continue;
+        }
+        struct voc_sla_case sc = {.txn = ctx->txn,
+                                  .policy = ctx->policy,
+                                  .record = w.record,
+                                  .now_us = ctx->now_us,
+                                  .view = work_view,
+                                  .view_arg = &w};
+        const char *status = NULL;
+        json_t *clock = NULL;
+        if (voc_sla_fire(&sc, &due[i], &status, &clock) != 1)
+            continue;
+        json_t *event = json_pack(
+            "{s:s, s:s, s:n, s:{s:O, s:O, s:O, s:O}}", "type",
+            strcmp(status, "warning") == 0 ? "clock_warning" : "clock_breached", "actor", "vocd",
+            "note", "data", "clock", json_object_get(clock, "name"), "cycle",
+            json_object_get(clock, "cycle"), "due_at", json_object_get(clock, "due_at"),
+            "target_s", json_object_get(clock, "target_s"));
+        struct voc_case_state now;
+        now.state = record_state(w.record, &now.before_wait);
+        json_t *clock_copy = json_deep_copy(clock);
+        if (record_event(&w, event, &now) == 0)
+            run_on_clock(&w, clock_copy, status, job->seq);
+        json_decref(clock_copy);
+        json_decref(event);
+        job->fired++;
+    }
+    finish_fired_case(&w);
+    job->more = n == FIRE_BATCH;
+    return ctx->txn->error ? -1 : 0;
+}
+
 static int op_run(struct voc_job *base, struct voc_write_ctx *ctx)
 {
     struct op_job *job = (struct op_job *)base;
@@ -529,6 +659,8 @@ static int op_run(struct voc_job *base, struct voc_write_ctx *ctx)
         return run_event(job, ctx);
     case OP_STATE:
         return run_state(job, ctx);
+    case OP_FIRE:
+        return run_fire(job, ctx);
     }
     return -1;
 }
@@ -557,6 +689,14 @@ static void op_free(struct op_job *job)
 static void op_done(struct voc_job *base)
 {
     struct op_job *job = (struct op_job *)base;
+    if (job->kind == OP_FIRE) {
+        if (base->outcome != VOC_JOB_COMMITTED)
+            voc_error("sla", "firing deadlines failed error=\"%s\"", base->err.message);
+        job->fire_cb(job->arg, base->outcome == VOC_JOB_COMMITTED ? job->fired : 0,
+                     base->outcome == VOC_JOB_COMMITTED && job->more);
+        op_free(job);
+        return;
+    }
     struct voc_submit_result r = {0};
     switch (base->outcome) {
     case VOC_JOB_COMMITTED:
@@ -687,5 +827,15 @@ int voc_ops_set_state(struct voc_writer *w, const char *owner, const char *key,
             memcpy(job->state_value, value, len);
         job->state_len = len;
     }
+    return submit(w, job);
+}
+
+int voc_ops_fire_clocks(struct voc_writer *w, void (*done)(void *arg, size_t fired, bool more),
+                        void *arg)
+{
+    struct op_job *job = op_new(OP_FIRE, NULL, NULL, arg);
+    if (!job)
+        return -1;
+    job->fire_cb = done;
     return submit(w, job);
 }

@@ -6,6 +6,7 @@
 #define VOC_CASE_OPS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <vocd/plugin.h>
 
@@ -35,6 +36,11 @@ int voc_ops_append_event(struct voc_writer *w, uint64_t case_id, json_t *event,
 /* Queue a write or delete (value NULL) of a plugin state key. */
 int voc_ops_set_state(struct voc_writer *w, const char *owner, const char *key,
                       const void *value, size_t len, voc_submit_cb cb, void *arg);
+
+/* Queue a job that fires every SLA deadline due now (up to a batch; `more` tells that
+ * another job should follow). done runs on the event loop. */
+int voc_ops_fire_clocks(struct voc_writer *w, void (*done)(void *arg, size_t fired, bool more),
+                        void *arg);
 
 /* The classification used when there is no profile. New reference. */
 json_t *voc_ops_default_classification(void);

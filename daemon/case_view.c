@@ -1,4 +1,5 @@
 #include "case_view.h"
+#include "sla.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ static int is_internal(const char *key)
     return 0;
 }
 
-json_t *voc_case_view(const json_t *record, const json_t *events, const json_t *clocks)
+json_t *voc_case_view(const json_t *record, const json_t *events, int64_t now_us)
 {
     json_t *view = json_object();
     const char *key;
@@ -25,7 +26,8 @@ json_t *voc_case_view(const json_t *record, const json_t *events, const json_t *
         if (!is_internal(key))
             json_object_set(view, key, value);
     }
-    json_object_set_new(view, "clocks", clocks ? json_copy((json_t *)clocks) : json_array());
+    json_object_set_new(view, "clocks",
+                        voc_sla_clocks_view(json_object_get(record, "clocks"), now_us));
     json_object_set_new(view, "events", events ? json_copy((json_t *)events) : json_array());
     return view;
 }

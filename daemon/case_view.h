@@ -3,10 +3,12 @@
 #define VOC_CASE_VIEW_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 /* The full case as GET /api/v1/cases/{id} returns it (docs/api.md): the record without its
- * internal fields, plus clocks and events (borrowed; NULL = empty arrays). New reference. */
-json_t *voc_case_view(const json_t *record, const json_t *events, const json_t *clocks);
+ * internal fields, its clocks as the API shows them (at `now_us`), and the events
+ * (borrowed; NULL = empty array). New reference. */
+json_t *voc_case_view(const json_t *record, const json_t *events, int64_t now_us);
 /* One line of GET /api/v1/cases. New reference. */
 json_t *voc_case_summary(const json_t *record);
 /* Mask customer.contact in place for the viewer role: phone 138****5678, e-mail

@@ -14,6 +14,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "plugin_host.h"
+#include "policy.h"
+#include "sla.h"
+#include "case_ops.h"
 #include "rules.h"
 #include "store.h"
 #include "textnorm.h"
@@ -179,6 +182,68 @@ static void on_maintenance(evutil_socket_t fd, short what, void *arg)
         voc_info("store", "cleared stale readers count=%d", cleared);
 }
 
+/* ---- SLA timer: one libevent timer for the earliest deadline in the store ---- */
+
+static void sla_rearm(struct voc_daemon *d);
+
+static void on_clocks_fired(void *arg, size_t fired, bool more)
+{
+    struct voc_daemon *d = arg;
+    d->sla_fire_pending = false;
+    if (fired)
+        voc_debug("sla", "deadlines fired count=%zu", fired);
+    if (more) {
+        /* A backlog (e.g. after downtime): keep going without waiting for the timer. */
+        d->sla_armed_us = INT64_MIN;
+    }
+    sla_rearm(d);
+}
+
+static void on_sla_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct voc_daemon *d = arg;
+    d->sla_armed_us = INT64_MAX;
+    if (d->sla_fire_pending)
+        return;
+    if (voc_ops_fire_clocks(d->writer, on_clocks_fired, d) != 0) {
+        /* Writer queue full: try again shortly rather than lose the firing. */
+        struct timeval retry = {0, 100 * 1000};
+        evtimer_add(d->sla_timer, &retry);
+        d->sla_armed_us = voc_now_us() + 100 * 1000;
+        return;
+    }
+    d->sla_fire_pending = true;
+}
+
+static void sla_rearm(struct voc_daemon *d)
+{
+    if (d->sla_fire_pending || !d->sla_timer)
+        return;
+    int64_t next = d->sla_armed_us == INT64_MIN ? voc_now_us() : voc_writer_next_deadline(d->writer);
+    if (next == INT64_MAX) {
+        evtimer_del(d->sla_timer);
+        d->sla_armed_us = INT64_MAX;
+        return;
+    }
+    if (next == d->sla_armed_us && evtimer_pending(d->sla_timer, NULL))
+        return;
+    /* Half a millisecond late on purpose: a timer that fires before the due microsecond
+     * would find nothing due and have to be armed again. */
+    int64_t delay = next - voc_now_us() + 500;
+    if (delay < 0)
+        delay = 0;
+    struct timeval tv = {(time_t)(delay / VOC_US_PER_S), (suseconds_t)(delay % VOC_US_PER_S)};
+    evtimer_add(d->sla_timer, &tv);
+    d->sla_armed_us = next;
+}
+
+static void on_writer_batch(void *arg)
+{
+    sla_rearm(arg);
+}
+
 /* ---- reload ---- */
 
 static bool differs(const char *a, const char *b)
@@ -196,9 +261,14 @@ int voc_daemon_reload(struct voc_daemon *d, struct voc_diag *diag)
         voc_config_free(next);
         return -1;
     }
+    struct voc_policy *policy = NULL;
+    if (voc_policy_new(next, rules, &policy, diag) != 0) {
+        voc_config_free(next);
+        return -1;
+    }
     struct voc_plugin_reload *plugin_reload = NULL;
     if (voc_plugins_prepare_reload(d->plugins, next, &plugin_reload, diag) != 0) {
-        voc_rules_free(rules);
+        voc_policy_free(policy);
         voc_config_free(next);
         return -1;
     }
@@ -220,7 +290,7 @@ int voc_daemon_reload(struct voc_daemon *d, struct voc_diag *diag)
     voc_log_set_level((enum voc_log_level)next->log_level);
     voc_http_set_max_body(d->http, next->http.max_body_size);
     set_profile_name(d, rules);
-    voc_writer_set_rules(d->writer, rules);
+    voc_writer_set_policy(d->writer, policy);
     voc_info("daemon", "reloaded config=%s profile=%s", next->path,
              d->profile_name ? d->profile_name : "(none)");
     return 0;
@@ -235,7 +305,12 @@ int voc_daemon_check(const char *config_path, struct voc_diag *diag)
         return -1;
     struct voc_rules *rules = NULL;
     int rc = voc_daemon_load_rules(cfg, &rules, diag);
-    voc_rules_free(rules);
+    struct voc_policy *policy = NULL;
+    if (voc_policy_new(cfg, rc == 0 ? rules : NULL, &policy, diag) != 0)
+        rc = -1;
+    else if (rc != 0)
+        voc_rules_free(rules);
+    voc_policy_free(policy);
     if (voc_plugins_check(cfg, diag) != 0)
         rc = -1;
     voc_config_free(cfg);
@@ -287,13 +362,22 @@ int voc_daemon_start(struct voc_daemon *d, const char *config_path, struct voc_d
         return -1;
     }
     voc_ops_metrics_init();
+    struct voc_policy *policy = NULL;
+    if (voc_policy_new(d->config, rules, &policy, diag) != 0)
+        return -1;
+    voc_sla_metrics_init();
     struct voc_writer_options wo = {.queue_limit = (size_t)d->config->writer.queue_limit,
                                     .batch_max = (size_t)d->config->writer.batch_max};
-    if (voc_writer_start(&d->writer, d->store, d->base, &wo, rules) != 0) {
+    if (voc_writer_start(&d->writer, d->store, d->base, &wo, policy) != 0) {
         voc_diag_error(diag, NULL, 0, "cannot start the writer thread");
-        voc_rules_free(rules);
+        voc_policy_free(policy);
         return -1;
     }
+    d->sla_timer = evtimer_new(d->base, on_sla_timer, d);
+    d->sla_armed_us = INT64_MAX;
+    voc_writer_on_batch(d->writer, on_writer_batch, d);
+    /* Deadlines that fell due while vocd was down fire now, once. */
+    sla_rearm(d);
 
     char *host = NULL;
     uint16_t port = 0;
@@ -353,7 +437,7 @@ void voc_daemon_free(struct voc_daemon *d)
         voc_metrics_remove_collector(collect_core_metrics, d);
     voc_http_free(d->http);
     struct event **events[] = {&d->sig_term, &d->sig_int, &d->sig_hup, &d->drain_timer,
-                               &d->maintenance_timer};
+                               &d->maintenance_timer, &d->sla_timer};
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
         if (*events[i])
             event_free(*events[i]);

@@ -34,7 +34,9 @@ struct voc_daemon {
     uint64_t drain_bytes_seen;
     int64_t drain_last_input_us;
     bool backup_running;
-    struct event *sig_term, *sig_int, *sig_hup, *drain_timer, *maintenance_timer;
+    struct event *sig_term, *sig_int, *sig_hup, *drain_timer, *maintenance_timer, *sla_timer;
+    int64_t sla_armed_us; /* deadline the SLA timer is set for; INT64_MAX = none */
+    bool sla_fire_pending;
 };
 
 /* Load config, profile and plugins, open the store, start writer and listener.

@@ -36,6 +36,9 @@ static const char *const db_names[VOC_DB_COUNT] = {
     [VOC_DB_IDX_RECEIVED] = "idx_received",
     [VOC_DB_PLUGIN_STATE] = "plugin_state",
     [VOC_DB_OUTBOX] = "outbox",
+    [VOC_DB_OUTBOX_DUE] = "outbox_due",
+    [VOC_DB_DEADLINES] = "deadlines",
+    [VOC_DB_ALERTS] = "alerts",
 };
 
 static const char schema_key[] = "schema_version";

@@ -30,6 +30,9 @@ enum voc_db {
     VOC_DB_IDX_RECEIVED, /* received(u64) id(u64) -> "" */
     VOC_DB_PLUGIN_STATE, /* plugin\0 key\0 -> bytes */
     VOC_DB_OUTBOX,       /* seq(u64) -> notification JSON */
+    VOC_DB_OUTBOX_DUE,   /* next attempt(u64) seq(u64) -> "": what the notifier sends next */
+    VOC_DB_DEADLINES,    /* due(u64) id(u64) clock(u16) kind(u8) -> "": SLA timers */
+    VOC_DB_ALERTS,       /* due(u64) id(u64) clock(u16) -> "": clocks in warning/breached */
     VOC_DB_COUNT
 };
 

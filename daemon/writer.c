@@ -11,7 +11,8 @@
 
 #include "casedb.h"
 #include "log.h"
-#include "rules.h"
+#include "policy.h"
+#include "sla.h"
 #include "timeutil.h"
 
 struct job_list {
@@ -31,9 +32,12 @@ struct voc_writer {
     struct job_list done;  /* writer -> loop */
     bool stopping;
     bool busy;                     /* the writer holds a batch */
-    struct voc_rules *rules;       /* writer-owned */
-    struct voc_rules *rules_next;  /* handed over, swapped before the next batch */
-    bool rules_pending;
+    struct voc_policy *policy;      /* writer-owned */
+    struct voc_policy *policy_next; /* handed over, swapped before the next batch */
+    bool policy_pending;
+    _Atomic int64_t next_deadline_us;
+    void (*on_batch)(void *arg);
+    void *on_batch_arg;
 
     uint64_t next_case_id; /* writer thread only */
 
@@ -101,7 +105,7 @@ static int run_batch(struct voc_writer *w, struct voc_job *jobs, size_t count)
     }
     uint64_t next_id = w->next_case_id;
     struct voc_write_ctx ctx = {
-        .rules = w->rules, .next_case_id = &next_id, .now_us = voc_now_us(), .writer = w};
+        .policy = w->policy, .next_case_id = &next_id, .now_us = voc_now_us(), .writer = w};
     for (struct voc_job *j = jobs; j; j = j->next) {
         struct voc_txn child;
         memset(&j->err, 0, sizeof j->err);
@@ -129,12 +133,14 @@ static int run_batch(struct voc_writer *w, struct voc_job *jobs, size_t count)
                 voc_err_set(&j->err, 500, "internal", "the write was refused without a reason");
         }
     }
+    int64_t next_deadline = voc_sla_next_deadline(&txn);
     int64_t t0 = voc_now_us();
     rc = voc_txn_commit(&txn);
     if (rc)
         goto commit_error;
     atomic_fetch_add(&w->stats.commit_us_total, (uint64_t)(voc_now_us() - t0));
     w->next_case_id = next_id;
+    atomic_store(&w->next_deadline_us, next_deadline);
     atomic_fetch_add(&w->stats.batches, 1);
     atomic_fetch_add(&w->stats.jobs, count);
     if (count > atomic_load(&w->stats.batch_size_max))
@@ -155,26 +161,26 @@ static void *writer_main(void *arg)
     struct voc_writer *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->queue.head && !w->stopping && !w->rules_pending)
+        while (!w->queue.head && !w->stopping && !w->policy_pending)
             pthread_cond_wait(&w->wake, &w->lock);
-        struct voc_rules *old_rules = NULL;
-        if (w->rules_pending) {
-            old_rules = w->rules;
-            w->rules = w->rules_next;
-            w->rules_next = NULL;
-            w->rules_pending = false;
+        struct voc_policy *old_policy = NULL;
+        if (w->policy_pending) {
+            old_policy = w->policy;
+            w->policy = w->policy_next;
+            w->policy_next = NULL;
+            w->policy_pending = false;
         }
         size_t count;
         struct voc_job *jobs = list_take(&w->queue, w->batch_max, &count);
         atomic_store(&w->stats.queue_length, w->queue.length);
         if (!jobs && w->stopping) {
             pthread_mutex_unlock(&w->lock);
-            voc_rules_free(old_rules);
+            voc_policy_free(old_policy);
             break;
         }
         w->busy = jobs != NULL;
         pthread_mutex_unlock(&w->lock);
-        voc_rules_free(old_rules);
+        voc_policy_free(old_policy);
         if (!jobs) {
             pthread_mutex_lock(&w->lock);
             continue;
@@ -222,6 +228,8 @@ static void drain_done(struct voc_writer *w)
         next = j->next;
         j->done(j);
     }
+    if (count && w->on_batch)
+        w->on_batch(w->on_batch_arg);
 }
 
 static void on_done_ready(evutil_socket_t fd, short what, void *arg)
@@ -234,7 +242,7 @@ static void on_done_ready(evutil_socket_t fd, short what, void *arg)
 }
 
 int voc_writer_start(struct voc_writer **out, struct voc_store *store, struct event_base *base,
-                     const struct voc_writer_options *opts, struct voc_rules *rules)
+                     const struct voc_writer_options *opts, struct voc_policy *policy)
 {
     struct voc_writer *w = calloc(1, sizeof *w);
     if (!w)
@@ -242,7 +250,7 @@ int voc_writer_start(struct voc_writer **out, struct voc_store *store, struct ev
     w->store = store;
     w->queue_limit = opts->queue_limit ? opts->queue_limit : 10000;
     w->batch_max = opts->batch_max ? opts->batch_max : 1000;
-    w->rules = rules;
+    w->policy = policy;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     w->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -254,6 +262,7 @@ int voc_writer_start(struct voc_writer **out, struct voc_store *store, struct ev
         goto fail;
     uint64_t last = 0;
     int rc = voc_casedb_last_id(&txn, &last);
+    atomic_store(&w->next_deadline_us, voc_sla_next_deadline(&txn));
     voc_txn_abort(&txn);
     if (rc)
         goto fail;
@@ -291,16 +300,27 @@ int voc_writer_submit(struct voc_writer *w, struct voc_job *job)
     return 0;
 }
 
-void voc_writer_set_rules(struct voc_writer *w, struct voc_rules *rules)
+void voc_writer_set_policy(struct voc_writer *w, struct voc_policy *policy)
 {
     pthread_mutex_lock(&w->lock);
-    /* A profile handed over but not yet taken is replaced: free it here. */
-    struct voc_rules *unused = w->rules_pending ? w->rules_next : NULL;
-    w->rules_next = rules;
-    w->rules_pending = true;
+    /* A policy handed over but not yet taken is replaced: free it here. */
+    struct voc_policy *unused = w->policy_pending ? w->policy_next : NULL;
+    w->policy_next = policy;
+    w->policy_pending = true;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
-    voc_rules_free(unused);
+    voc_policy_free(unused);
+}
+
+int64_t voc_writer_next_deadline(struct voc_writer *w)
+{
+    return atomic_load(&w->next_deadline_us);
+}
+
+void voc_writer_on_batch(struct voc_writer *w, void (*fn)(void *arg), void *arg)
+{
+    w->on_batch = fn;
+    w->on_batch_arg = arg;
 }
 
 bool voc_writer_idle(struct voc_writer *w)
@@ -321,8 +341,8 @@ void voc_writer_stop(struct voc_writer *w)
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     drain_done(w);
-    voc_rules_free(w->rules);
-    voc_rules_free(w->rules_next);
+    voc_policy_free(w->policy);
+    voc_policy_free(w->policy_next);
     event_free(w->done_event);
     close(w->done_fd);
     pthread_cond_destroy(&w->wake);

@@ -22,13 +22,13 @@
 #include "store.h"
 
 struct event_base;
-struct voc_rules;
+struct voc_policy;
 struct voc_writer;
 
 /* What a job's run() gets: the job's own child transaction and writer-owned state. */
 struct voc_write_ctx {
     struct voc_txn *txn;
-    struct voc_rules *rules; /* the current profile, may be NULL */
+    struct voc_policy *policy; /* the current rules and calendars, never NULL */
     uint64_t *next_case_id;  /* id allocator; rolled back with the batch */
     int64_t now_us;          /* one timestamp for the whole batch */
     struct voc_writer *writer;
@@ -69,12 +69,20 @@ struct voc_writer_stats {
 
 /* Start the thread. The initial id allocator position is read from the store. */
 int voc_writer_start(struct voc_writer **out, struct voc_store *store, struct event_base *base,
-                     const struct voc_writer_options *opts, struct voc_rules *rules);
+                     const struct voc_writer_options *opts, struct voc_policy *policy);
 /* Queue a job (event loop thread). Returns 0, or -1 when the queue is full or the writer
  * is stopping: the job was not taken (done() will not be called). */
 int voc_writer_submit(struct voc_writer *w, struct voc_job *job);
-/* Hand a new profile to the writer; it swaps between two batches and frees the old one. */
-void voc_writer_set_rules(struct voc_writer *w, struct voc_rules *rules);
+/* Hand a new policy to the writer; it swaps between two batches and frees the old one. */
+void voc_writer_set_policy(struct voc_writer *w, struct voc_policy *policy);
+
+/* The earliest SLA deadline in the store after the last commit (INT64_MAX: none). The
+ * writer reads it inside every write transaction, so it is never stale by more than the
+ * batch being written. */
+int64_t voc_writer_next_deadline(struct voc_writer *w);
+/* Called on the event loop after each batch's done() callbacks (e.g. to re-arm the SLA
+ * timer). */
+void voc_writer_on_batch(struct voc_writer *w, void (*fn)(void *arg), void *arg);
 /* Is there nothing queued and nothing being written? (event loop thread) */
 bool voc_writer_idle(struct voc_writer *w);
 /* Finish every queued job, stop the thread, run the remaining done() callbacks, free. */
