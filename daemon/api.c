@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "plugin_host.h"
 #include "rules.h"
+#include "sla.h"
 #include "store.h"
 #include "textnorm.h"
 #include "timeutil.h"
@@ -454,6 +455,94 @@ out:
     evhttp_clear_headers(&params);
 }
 
+/* ---- GET /api/v1/breaches ---- */
+
+struct breach_scan {
+    struct request *r;
+    struct voc_txn *txn;
+    json_t *items;
+    size_t limit;
+    int64_t now_us;
+    int error;
+};
+
+static int collect_breach(uint64_t case_id, uint16_t index, int64_t due_us, void *arg)
+{
+    struct breach_scan *s = arg;
+    if (json_array_size(s->items) >= s->limit)
+        return 1;
+    json_t *record;
+    int rc = voc_casedb_get(s->txn, case_id, &record);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc) {
+        s->error = rc;
+        return -1;
+    }
+    json_t *clock = json_array_get(json_object_get(record, "clocks"), index);
+    if (clock && agent_may_see(s->r->token, record)) {
+        json_t *c = json_object_get(record, "classification");
+        json_t *item = json_pack(
+            "{s:I, s:O, s:O, s:O, s:O, s:f, s:O, s:O, s:O, s:O, s:O, s:O}", "case_id",
+            (json_int_t)case_id, "clock", json_object_get(clock, "name"), "cycle",
+            json_object_get(clock, "cycle"), "status", json_object_get(clock, "status"), "due_at",
+            json_object_get(clock, "due_at"), "overdue_s", (double)((s->now_us - due_us) / 1000) / 1e3,
+            "department", json_object_get(c, "department"), "state",
+            json_object_get(record, "state"), "subject", json_object_get(record, "subject"),
+            "category", json_object_get(c, "category"), "severity",
+            json_object_get(c, "severity"), "priority", json_object_get(c, "priority"));
+        if (item)
+            json_array_append_new(s->items, item);
+    }
+    json_decref(record);
+    return 0;
+}
+
+static void list_breaches(struct request *r)
+{
+    if (!require_role(r, R(ADMIN) | R(AGENT) | R(VIEWER)))
+        return;
+    size_t limit = 100;
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+    struct evkeyvalq params;
+    TAILQ_INIT(&params);
+    if (query && evhttp_parse_query_str(query, &params) != 0) {
+        voc_http_reply_error(r->req, 400, "bad_request", "malformed query string");
+        return;
+    }
+    struct evkeyval *kv;
+    TAILQ_FOREACH(kv, &params, next)
+    {
+        char *end;
+        long n = strtol(kv->value, &end, 10);
+        if (strcmp(kv->key, "limit") != 0 || *end || end == kv->value || n < 1 ||
+            n > LIST_MAX_LIMIT) {
+            voc_http_reply_error(r->req, 400, "bad_request",
+                                 "the only parameter is limit (1..%d)", LIST_MAX_LIMIT);
+            evhttp_clear_headers(&params);
+            return;
+        }
+        limit = (size_t)n;
+    }
+    evhttp_clear_headers(&params);
+    struct voc_txn txn;
+    int rc = voc_txn_begin_read(r->d->store, &txn);
+    if (rc) {
+        reply_store_error(r->req, rc);
+        return;
+    }
+    struct breach_scan s = {
+        .r = r, .txn = &txn, .items = json_array(), .limit = limit, .now_us = voc_now_us()};
+    rc = voc_sla_list_alerts(&txn, collect_breach, &s);
+    voc_txn_abort(&txn);
+    if (rc || s.error) {
+        json_decref(s.items);
+        reply_store_error(r->req, s.error ? s.error : rc);
+        return;
+    }
+    voc_http_reply_json(r->req, 200, json_pack("{s:o}", "breaches", s.items));
+}
+
 /* ---- GET /api/v1/status ---- */
 
 static void get_status(struct request *r)
@@ -664,6 +753,12 @@ static void route_api(struct evhttp_request *req, void *arg)
                 method_not_allowed(req, "POST");
             return;
         }
+    } else if (strcmp(rest, "breaches") == 0) {
+        if (method == EVHTTP_REQ_GET)
+            list_breaches(&r);
+        else
+            method_not_allowed(req, "GET");
+        return;
     } else if (strcmp(rest, "status") == 0) {
         if (method == EVHTTP_REQ_GET)
             get_status(&r);

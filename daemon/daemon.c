@@ -74,6 +74,22 @@ static void collect_core_metrics(struct evbuffer *out, void *arg)
         voc_metrics_write_gauge(out, "vocd_store_readers", NULL, "LMDB reader slots in use",
                                 (double)info.readers_used);
     }
+    struct voc_txn txn;
+    struct voc_sla_counts counts;
+    if (voc_txn_begin_read(d->store, &txn) == 0) {
+        if (voc_sla_open_counts(&txn, &counts) == 0) {
+            const char *help = "Open SLA clocks by status";
+            voc_metrics_write_gauge(out, "vocd_clocks_open", "status=\"running\"", help,
+                                    (double)counts.running);
+            voc_metrics_write_gauge(out, "vocd_clocks_open", "status=\"paused\"", NULL,
+                                    (double)counts.paused);
+            voc_metrics_write_gauge(out, "vocd_clocks_open", "status=\"warning\"", NULL,
+                                    (double)counts.warning);
+            voc_metrics_write_gauge(out, "vocd_clocks_open", "status=\"breached\"", NULL,
+                                    (double)counts.breached);
+        }
+        voc_txn_abort(&txn);
+    }
     struct voc_writer_stats *ws = voc_writer_stats(d->writer);
     voc_metrics_write_gauge(out, "vocd_writer_queue_length", NULL,
                             "Writes waiting for the writer thread",

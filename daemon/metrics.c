@@ -226,7 +226,7 @@ void voc_metrics_render(struct evbuffer *out)
         for (size_t i = 0; i <= h->count; i++) {
             cumulative += atomic_load(&h->buckets[i]);
             if (i < h->count)
-                evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", h->name, labels, sep,
+                evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%.10g\"} %llu\n", h->name, labels, sep,
                                     h->bounds[i], (unsigned long long)cumulative);
             else
                 evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", h->name, labels,

@@ -26,16 +26,13 @@
 
 static const char *const open_statuses[] = {"running", "paused", "warning", "breached"};
 
-static struct voc_metric *m_warnings, *m_breaches_total;
+static struct voc_metric *m_warnings;
 static struct voc_histogram *h_time_to_stop;
 
 void voc_sla_metrics_init(void)
 {
     m_warnings = voc_metric_register("vocd_clock_warnings_total", NULL, VOC_METRIC_COUNTER,
                                      "SLA clock warnings recorded");
-    m_breaches_total = voc_metric_register("vocd_clock_breaches_all_total", NULL,
-                                           VOC_METRIC_COUNTER,
-                                           "SLA clock breaches recorded (all clocks)");
     /* Seconds of wall time from start to stop; buckets from a minute to a month. */
     static const double bounds[] = {60,     300,    900,    3600,    7200,    14400,  28800,
                                     86400,  172800, 259200, 604800,  1209600, 2592000};
@@ -46,7 +43,6 @@ void voc_sla_metrics_init(void)
 
 static void count_breach(const char *clock_name)
 {
-    voc_metric_add(m_breaches_total, 1);
     char labels[200];
     char safe[96];
     size_t n = 0;
@@ -591,7 +587,7 @@ json_t *voc_sla_clocks_view(const json_t *clocks, int64_t now_us)
         int64_t due = time_field(clock, "due_at");
         int64_t end = is_stopped(clock) ? time_field(clock, "stopped_at") : now_us;
         if (due != INT64_MIN && end > due && strcmp(status_of(clock), "breached") == 0)
-            json_object_set_new(v, "overdue_s", json_real((double)(end - due) / 1e6));
+            json_object_set_new(v, "overdue_s", json_real((double)((end - due) / 1000) / 1e3));
         json_array_append_new(out, v);
     }
     return out;
