@@ -90,6 +90,16 @@ static void collect_core_metrics(struct evbuffer *out, void *arg)
         }
         voc_txn_abort(&txn);
     }
+    struct voc_rules_totals rt;
+    voc_writer_rules_totals(d->writer, &rt);
+    voc_metrics_write_counter(out, "vocd_rule_calls_total", NULL, "Calls into the Lua profile",
+                              (double)rt.calls);
+    voc_metrics_write_counter(out, "vocd_rule_errors_total", "reason=\"error\"",
+                              "Lua rule calls that failed, by reason", (double)rt.errors);
+    voc_metrics_write_counter(out, "vocd_rule_errors_total", "reason=\"instructions\"", NULL,
+                              (double)rt.instr_limit);
+    voc_metrics_write_counter(out, "vocd_rule_errors_total", "reason=\"memory\"", NULL,
+                              (double)rt.memory_limit);
     struct voc_writer_stats *ws = voc_writer_stats(d->writer);
     voc_metrics_write_gauge(out, "vocd_writer_queue_length", NULL,
                             "Writes waiting for the writer thread",

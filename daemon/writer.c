@@ -12,6 +12,7 @@
 #include "casedb.h"
 #include "log.h"
 #include "policy.h"
+#include "rules.h"
 #include "sla.h"
 #include "timeutil.h"
 
@@ -36,6 +37,7 @@ struct voc_writer {
     struct voc_policy *policy_next; /* handed over, swapped before the next batch */
     bool policy_pending;
     _Atomic int64_t next_deadline_us;
+    struct voc_rules_totals retired_rules; /* counters of profiles already swapped out */
     void (*on_batch)(void *arg);
     void *on_batch_arg;
 
@@ -156,6 +158,26 @@ commit_error:
     return 0;
 }
 
+static void add_rules_totals(struct voc_rules_totals *t, struct voc_policy *policy)
+{
+    if (!policy || !policy->rules)
+        return;
+    struct voc_rules_stats *s = voc_rules_stats(policy->rules);
+    t->calls += atomic_load(&s->calls);
+    t->errors += atomic_load(&s->errors);
+    t->instr_limit += atomic_load(&s->instr_limit);
+    t->memory_limit += atomic_load(&s->memory_limit);
+}
+
+void voc_writer_rules_totals(struct voc_writer *w, struct voc_rules_totals *out)
+{
+    pthread_mutex_lock(&w->lock);
+    *out = w->retired_rules;
+    /* The current policy is only freed by the writer after taking this lock. */
+    add_rules_totals(out, w->policy);
+    pthread_mutex_unlock(&w->lock);
+}
+
 static void *writer_main(void *arg)
 {
     struct voc_writer *w = arg;
@@ -166,6 +188,7 @@ static void *writer_main(void *arg)
         struct voc_policy *old_policy = NULL;
         if (w->policy_pending) {
             old_policy = w->policy;
+            add_rules_totals(&w->retired_rules, old_policy);
             w->policy = w->policy_next;
             w->policy_next = NULL;
             w->policy_pending = false;

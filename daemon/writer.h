@@ -89,6 +89,13 @@ bool voc_writer_idle(struct voc_writer *w);
 void voc_writer_stop(struct voc_writer *w);
 
 struct voc_writer_stats *voc_writer_stats(struct voc_writer *w);
+
+/* Lua rule counters since start, summed over every profile the writer has run (a reload
+ * must not reset what /metrics shows). */
+struct voc_rules_totals {
+    uint64_t calls, errors, instr_limit, memory_limit;
+};
+void voc_writer_rules_totals(struct voc_writer *w, struct voc_rules_totals *out);
 size_t voc_writer_queue_limit(const struct voc_writer *w);
 
 #endif
