@@ -422,8 +422,10 @@ static void classify_new_case(struct case_work *w)
     }
     if (!classification)
         classification = voc_ops_default_classification();
-    json_t *event = json_pack("{s:s, s:s, s:n, s:O}", "type", "classified", "actor",
-                              rules ? "rules" : "vocd", "note", "data", classification);
+    /* The event keeps the classification as decided now; later tags go to the record. */
+    json_t *event = json_pack("{s:s, s:s, s:n, s:o}", "type", "classified", "actor",
+                              rules ? "rules" : "vocd", "note", "data",
+                              json_deep_copy(classification));
     json_object_set_new(w->record, "classification", classification);
     struct voc_case_state next = {VOC_STATE_CLASSIFIED, VOC_STATE_NEW};
     if (record_event(w, event, &next) == 0)

@@ -391,8 +391,13 @@ struct voc_config *voc_config_load(const char *path, struct voc_diag *diag)
                            "listen.http: '%s' is not host:port", cfg->listen.http);
         free(host);
     }
-    if (cfg->store.max_map_size && cfg->store.map_size > cfg->store.max_map_size)
-        voc_diag_error(diag, path, 0, "store.map_size is larger than store.max_map_size");
+    if (cfg->store.max_map_size && cfg->store.map_size > cfg->store.max_map_size) {
+        /* One of the two was written (the defaults agree): point at map_size, else max. */
+        int line = item_line(cfg->doc.root, "store", "map_size", 0);
+        if (!line)
+            line = item_line(cfg->doc.root, "store", "max_map_size", 0);
+        voc_diag_error(diag, path, line, "store.map_size is larger than store.max_map_size");
+    }
     if (cfg->rules.lib_dir == NULL && cfg->profile) {
         /* scripts/profiles/x.lua -> scripts/lib */
         char *copy = strdup(cfg->profile);

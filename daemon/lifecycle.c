@@ -6,6 +6,7 @@
 
 #include "intake.h"
 #include "jsonutil.h"
+#include "timeutil.h"
 
 static const char *const state_names[VOC_STATE_COUNT] = {
     "new",      "classified", "assigned", "planned",  "resolved",  "verified", "replied",
@@ -106,7 +107,8 @@ bool voc_event_type_is_system(const char *type)
 bool voc_event_type_name_valid(const char *type)
 {
     size_t n = strlen(type);
-    if (n == 0 || n > 32 || !islower((unsigned char)type[0]))
+    /* A digit may lead: CONTRACT.md names `8d_submitted` as a profile event. */
+    if (n == 0 || n > 32 || !(islower((unsigned char)type[0]) || isdigit((unsigned char)type[0])))
         return false;
     for (size_t i = 1; i < n; i++)
         if (!(islower((unsigned char)type[i]) || isdigit((unsigned char)type[i]) || type[i] == '_'))
@@ -149,16 +151,16 @@ int voc_lifecycle_apply(const struct voc_case_state *now, const char *type, bool
     const struct transition *t = transitions;
     while (t->type && strcmp(t->type, type) != 0)
         t++;
+    if (now->state == VOC_STATE_WAITING && !in_list(allowed_while_waiting, type)) {
+        snprintf(reason, reason_len,
+                 "the case is waiting for the customer: post 'resumed' before '%s'", type);
+        return -1;
+    }
     if (!(t->allowed & (1u << now->state))) {
         char states[256];
         describe_allowed(t->allowed, states, sizeof states);
         snprintf(reason, reason_len, "'%s' is not allowed in state '%s' (allowed in: %s)", type,
                  state_names[now->state], states);
-        return -1;
-    }
-    if (now->state == VOC_STATE_WAITING && !in_list(allowed_while_waiting, type)) {
-        snprintf(reason, reason_len,
-                 "the case is waiting for the customer: post 'resumed' before '%s'", type);
         return -1;
     }
     if (strcmp(type, "classified") == 0) {
@@ -249,7 +251,8 @@ static int validate_data(const char *type, const json_t *data, const json_t *not
     if (strcmp(type, "assigned") == 0) {
         json_t *d = json_object_get(data, "department");
         if (!json_is_string(d) || json_string_length(d) == 0 || json_string_length(d) > 256) {
-            voc_err_set(err, 400, "missing_field", "'assigned' needs data.department (a string)");
+            voc_err_set(err, 400, d ? "wrong_type" : "missing_field",
+                        "'assigned' needs data.department (a non-empty string)");
             return -1;
         }
         json_t *c = json_object_get(data, "collaborators");
@@ -259,7 +262,7 @@ static int validate_data(const char *type, const json_t *data, const json_t *not
     if (strcmp(type, "revisited") == 0) {
         json_t *s = json_object_get(data, "satisfaction");
         if (!json_is_integer(s) || json_integer_value(s) < 1 || json_integer_value(s) > 5) {
-            voc_err_set(err, 400, "missing_field",
+            voc_err_set(err, 400, s ? "wrong_type" : "missing_field",
                         "'revisited' needs data.satisfaction, an integer 1..5");
             return -1;
         }
@@ -267,7 +270,8 @@ static int validate_data(const char *type, const json_t *data, const json_t *not
     if (strcmp(type, "duplicate") == 0) {
         json_t *of = json_object_get(data, "of");
         if (!json_is_integer(of) || json_integer_value(of) <= 0) {
-            voc_err_set(err, 400, "missing_field", "'duplicate' needs data.of, a case id");
+            voc_err_set(err, 400, of ? "wrong_type" : "missing_field",
+                        "'duplicate' needs data.of, a case id (integer)");
             return -1;
         }
     }
@@ -278,7 +282,9 @@ static int validate_data(const char *type, const json_t *data, const json_t *not
     }
     if (strcmp(type, "planned") == 0) {
         json_t *due = json_object_get(data, "due");
-        if (due && !json_is_string(due)) {
+        int64_t due_us;
+        if (due &&
+            (!json_is_string(due) || voc_parse_time(json_string_value(due), &due_us) != 0)) {
             voc_err_set(err, 400, "wrong_type", "data.due must be an RFC 3339 time");
             return -1;
         }

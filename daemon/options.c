@@ -351,6 +351,17 @@ static int apply_table_list(const struct voc_option *opt, struct voc_yaml_node *
 static int apply_one(const struct voc_option *opt, struct voc_yaml_node *node, const char *text,
                      int line, void *target, const char *key, struct voc_options_ctx *ctx)
 {
+    if (!node && opt->type == VOC_OPT_STRING_LIST) {
+        /* A default for a list is its single item. */
+        char ***items = FIELD(target, opt, char **);
+        *items = calloc(1, sizeof **items);
+        if (!*items || !((*items)[0] = strdup(text)))
+            return -1;
+        *COUNT(target, opt) = 1;
+        return 0;
+    }
+    if (!node && opt->type >= VOC_OPT_STRING_MAP)
+        return 0; /* maps and sections have no textual default (see <vocd/plugin.h>) */
     switch (opt->type) {
     case VOC_OPT_STRING_LIST:
         return apply_string_list(opt, node, target, key, ctx);

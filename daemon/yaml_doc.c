@@ -129,6 +129,11 @@ static struct voc_yaml_node *build_node(struct builder *b, yaml_event_t *ev, int
             voc_diag_error(b->diag, b->name, line, "anchors are not supported in config");
             return NULL;
         }
+        if (ev->data.scalar.tag) {
+            voc_diag_error(b->diag, b->name, line, "YAML tags (%s) are not supported in config",
+                           (const char *)ev->data.scalar.tag);
+            return NULL;
+        }
         n = node_new(VOC_YAML_SCALAR, line);
         if (!n)
             return NULL;
@@ -152,6 +157,11 @@ static struct voc_yaml_node *build_node(struct builder *b, yaml_event_t *ev, int
         if ((ev->type == YAML_MAPPING_START_EVENT && ev->data.mapping_start.anchor) ||
             (ev->type == YAML_SEQUENCE_START_EVENT && ev->data.sequence_start.anchor)) {
             voc_diag_error(b->diag, b->name, line, "anchors are not supported in config");
+            return NULL;
+        }
+        if ((ev->type == YAML_MAPPING_START_EVENT && ev->data.mapping_start.tag) ||
+            (ev->type == YAML_SEQUENCE_START_EVENT && ev->data.sequence_start.tag)) {
+            voc_diag_error(b->diag, b->name, line, "YAML tags are not supported in config");
             return NULL;
         }
         n = node_new(ev->type == YAML_MAPPING_START_EVENT ? VOC_YAML_MAP : VOC_YAML_SEQ, line);

@@ -73,7 +73,9 @@ struct voc_option {
     const char *name;
     enum voc_option_type type;
     size_t offset;              /* of the field in the target struct */
-    const char *default_value;  /* as it would be written in YAML; NULL = none */
+    const char *default_value;  /* as it would be written in YAML; NULL = none. A
+                                   STRING_LIST default is its one item; STRING_MAP and the
+                                   TABLE types take no default */
     unsigned flags;             /* VOC_OPT_REQUIRED */
     const char *help;           /* one line, for docs and --check output */
     const struct voc_option *sub; /* TABLE, TABLE_LIST, TABLE_MAP: element options */
