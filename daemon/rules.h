@@ -12,8 +12,9 @@
  * Case views: every hook receives the case as a JSON object shaped like
  * `GET /api/v1/cases/{id}` (docs/api.md): id, state, intake fields, classification,
  * events[]. The engine converts it to a Lua table and adds `normalized` (voc.normalize of
- * subject + "\n" + text). For a new case, `classification` is absent and `events` holds only
- * the received event.
+ * subject + "\n" + text), computed on first access; a view that already carries a
+ * `normalized` string (stored at intake) is used as is. For a new case, `classification` is
+ * absent and `events` holds only the received event.
  */
 #ifndef VOC_RULES_H
 #define VOC_RULES_H
@@ -52,11 +53,11 @@ struct voc_clock_def {
 };
 
 /* Compile `profile_path` in a fresh sandboxed state and validate the returned table.
- * `lib_dir` is the shared Lua library folder (scripts/lib); `require` may load modules from
- * the profile's own folder and from there. `calendars` is a NULL-terminated list of the
- * calendar names known to the config ("24x7" is always known). Runs the profile's optional
- * `tests` table. Every problem goes to diag as "file:line: message"; returns 0 and sets *out,
- * or -1. */
+ * `lib_dir` is the shared Lua library folder (scripts/lib, may be NULL); `require` may load
+ * modules from the profile's own folder and from there. `calendars` is a NULL-terminated list
+ * of the calendar names known to the config ("24x7" is always known); a NULL list skips the
+ * check (offline tools without a config). Runs the profile's optional `tests` table. Every
+ * problem goes to diag as "file:line: message"; returns 0 and sets *out, or -1. */
 int voc_rules_load(const char *profile_path, const char *lib_dir,
                    const struct voc_rules_limits *limits, const char *const *calendars,
                    struct voc_rules **out, struct voc_diag *diag);

@@ -1,0 +1,714 @@
+#include "lua_sandbox.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The count hook runs every HOOK_STEP instructions: often enough that a budget is exact to a
+ * thousand instructions, rarely enough that the hook itself costs nothing measurable. */
+#define HOOK_STEP 1000
+/* The traceback handler may run when the state is at its memory limit; it gets this much
+ * extra so the original message survives instead of "error in error handling". */
+#define HANDLER_SLACK (64 * 1024)
+/* Profile and module sources larger than this are refused (they are hand-written rules). */
+#define MAX_SOURCE_BYTES ((size_t)4 << 20)
+#define MAX_MODULE_NAME 128
+
+/* Registry key of the table of modules loaded by require (and the preloaded libraries). */
+static const char LOADED_KEY[] = "voc.loaded";
+/* Marks a module whose chunk is running, to report circular requires. */
+static const char loading_sentinel = 0;
+
+enum abort_reason { ABORT_NONE, ABORT_INSTR, ABORT_MEM };
+
+struct voc_lua {
+    lua_State *L;
+    size_t used;  /* bytes held by the state, plus memory charged by voc_lua_charge */
+    size_t limit; /* the memory budget */
+    uint64_t max_instructions;
+    uint64_t instructions; /* counted so far in the current call */
+    int hook_step;
+    enum abort_reason abort; /* why the current call is being torn down */
+    bool refused;            /* the allocator said no during the current call */
+    bool in_handler;         /* the traceback handler is running: allow HANDLER_SLACK */
+    char *profile_dir;
+    char *lib_dir;
+    struct voc_rules_stats *stats;
+};
+
+static struct voc_lua *lx_of(lua_State *L)
+{
+    return *(struct voc_lua **)lua_getextraspace(L);
+}
+
+/* ---- memory budget ------------------------------------------------------------------ */
+
+static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct voc_lua *lx = ud;
+    /* When ptr is NULL, osize is a type tag, not a size. */
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        lx->used -= old;
+        return NULL;
+    }
+    if (nsize > old) {
+        size_t limit = lx->limit + (lx->in_handler ? HANDLER_SLACK : 0);
+        /* Refusing makes Lua run an emergency full collection and ask again, so garbage
+         * never causes a false "memory limit exceeded". */
+        if (lx->used + (nsize - old) > limit) {
+            lx->refused = true;
+            return NULL;
+        }
+    }
+    void *p = realloc(ptr, nsize);
+    if (!p)
+        return NULL;
+    lx->used = lx->used - old + nsize;
+    return p;
+}
+
+int voc_lua_charge(lua_State *L, ptrdiff_t delta)
+{
+    struct voc_lua *lx = lx_of(L);
+    if (delta > 0 && lx->used + (size_t)delta > lx->limit)
+        return -1;
+    lx->used = (size_t)((ptrdiff_t)lx->used + delta);
+    return 0;
+}
+
+int voc_lua_memory_error(lua_State *L)
+{
+    lx_of(L)->abort = ABORT_MEM;
+    return luaL_error(L, "memory limit exceeded");
+}
+
+size_t voc_lua_memory(struct voc_lua *lx)
+{
+    return lx->used;
+}
+
+/* ---- instruction budget ------------------------------------------------------------- */
+
+static const char *source_name(const lua_Debug *ar)
+{
+    /* "@path" names a file; anything else (load of a string) has only the short form. */
+    return ar->source[0] == '@' ? ar->source + 1 : ar->short_src;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    struct voc_lua *lx = lx_of(L);
+    if (lx->abort != ABORT_INSTR) {
+        lx->instructions += (uint64_t)lx->hook_step;
+        if (lx->instructions < lx->max_instructions)
+            return;
+        lx->abort = ABORT_INSTR;
+        /* From now on every instruction fails, so code that catches the error (a __close
+         * handler, an xpcall handler) cannot keep running either. */
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+    }
+    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+        lua_pushfstring(L, "%s:%d: instruction limit exceeded", source_name(ar), ar->currentline);
+    else
+        lua_pushliteral(L, "instruction limit exceeded");
+    lua_error(L);
+}
+
+/* ---- error messages ----------------------------------------------------------------- */
+
+/* Does msg start with "file:123:"? */
+static bool has_location(const char *msg)
+{
+    const char *colon = strchr(msg, ':');
+    if (!colon || colon == msg || memchr(msg, '\n', (size_t)(colon - msg)))
+        return false;
+    const char *p = colon + 1;
+    if (!isdigit((unsigned char)*p))
+        return false;
+    while (isdigit((unsigned char)*p))
+        p++;
+    return *p == ':';
+}
+
+char *voc_lua_expand_location(const char *msg, const char *path)
+{
+    /* Lua keeps only the last LUA_IDSIZE bytes of a long chunk name, behind "...". */
+    if (strncmp(msg, "...", 3) == 0 && has_location(msg)) {
+        const char *tail = msg + 3;
+        size_t tail_len = (size_t)(strchr(tail, ':') - tail);
+        size_t path_len = strlen(path);
+        if (tail_len <= path_len && memcmp(path + path_len - tail_len, tail, tail_len) == 0) {
+            size_t rest = strlen(tail + tail_len);
+            char *out = malloc(path_len + rest + 1);
+            if (out) {
+                memcpy(out, path, path_len);
+                memcpy(out + path_len, tail + tail_len, rest + 1);
+            }
+            return out;
+        }
+    }
+    return strdup(msg);
+}
+
+/* Traceback handler: make sure the message starts with the full "file:line:" of the Lua
+ * code that failed, then append the traceback. */
+static int message_handler(lua_State *L)
+{
+    struct voc_lua *lx = lx_of(L);
+    lx->in_handler = true;
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) /* no __tostring: that would run profile code inside the handler */
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    lua_Debug ar;
+    bool located = has_location(msg);
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0 || ar.source[0] != '@')
+            continue;
+        if (!located) {
+            msg = lua_pushfstring(L, "%s:%d: %s", ar.source + 1, ar.currentline, msg);
+            break;
+        }
+        if (strncmp(msg, "...", 3) != 0)
+            break;
+        char *full = voc_lua_expand_location(msg, ar.source + 1);
+        if (full && strcmp(full, msg) != 0) {
+            msg = lua_pushstring(L, full);
+            free(full);
+            break;
+        }
+        free(full);
+    }
+    luaL_traceback(L, L, msg, 1);
+    lx->in_handler = false;
+    return 1;
+}
+
+/* Out of budget? Lua's core reports LUA_ERRMEM, but the auxiliary library's buffers
+ * (string.rep, table.concat, gsub ...) call the allocator themselves and raise an ordinary
+ * error "not enough memory" (the error object on top of the stack). */
+static bool memory_failure(lua_State *L, struct voc_lua *lx, int status)
+{
+    if (status == LUA_ERRMEM)
+        return true;
+    if (!lx->refused || lua_type(L, -1) != LUA_TSTRING)
+        return false;
+    /* By the time the wrapper sees it, the handler has added a location and a traceback. */
+    const char *msg = lua_tostring(L, -1);
+    const char *hit = strstr(msg, "not enough memory");
+    return hit && !memchr(msg, '\n', (size_t)(hit - msg));
+}
+
+/* ---- the one wrapper ---------------------------------------------------------------- */
+
+static void bump(_Atomic uint64_t *counter)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+static char *format_failure(const char *where, const char *msg)
+{
+    size_t len = (where ? strlen(where) + 2 : 0) + strlen(msg) + 1;
+    char *out = malloc(len);
+    if (out)
+        snprintf(out, len, "%s%s%s", where ? where : "", where ? ": " : "", msg);
+    return out;
+}
+
+int voc_lua_call(struct voc_lua *lx, lua_CFunction fn, void *ud, const char *where, char **err)
+{
+    lua_State *L = lx->L;
+    if (err)
+        *err = NULL;
+    int base = lua_gettop(L);
+    lx->abort = ABORT_NONE;
+    lx->refused = false;
+    lx->instructions = 0;
+    lx->in_handler = false;
+    /* Setting the hook also resets its countdown, so each call gets the whole budget. */
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, lx->hook_step);
+    lua_pushcfunction(L, message_handler);
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, ud);
+    int status = lua_pcall(L, 1, 0, base + 1);
+    /* No hook between calls: nothing runs then, and a hooked VM is slower. */
+    lua_sethook(L, NULL, 0, 0);
+    lx->in_handler = false;
+    if (lx->stats)
+        bump(&lx->stats->calls);
+    if (status == LUA_OK) {
+        lua_settop(L, base);
+        return VOC_LUA_OK;
+    }
+
+    const char *raw = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    /* The first line is the message; the rest is the handler's traceback. */
+    size_t first_len = raw ? strcspn(raw, "\n") : 0;
+    char first[1024];
+    snprintf(first, sizeof first, "%.*s", (int)(first_len < sizeof first ? first_len : 1023),
+             raw ? raw : "");
+    int result;
+    char *msg = NULL;
+    if (lx->abort == ABORT_INSTR) {
+        result = VOC_LUA_INSTR_LIMIT;
+        if (strstr(first, "instruction limit exceeded") && has_location(first))
+            msg = strdup(first);
+        else
+            msg = format_failure(where, "instruction limit exceeded");
+        if (lx->stats)
+            bump(&lx->stats->instr_limit);
+    } else if (lx->abort == ABORT_MEM || memory_failure(L, lx, status)) {
+        result = VOC_LUA_MEM_LIMIT;
+        char text[96];
+        snprintf(text, sizeof text, "memory limit exceeded (%zu KiB)", lx->limit / 1024);
+        msg = format_failure(where, text);
+        if (lx->stats)
+            bump(&lx->stats->memory_limit);
+    } else {
+        result = VOC_LUA_ERROR;
+        if (status == LUA_ERRERR)
+            msg = format_failure(where, "error while handling an error");
+        else if (has_location(first))
+            msg = strdup(first);
+        else
+            msg = format_failure(where, first[0] ? first : "unknown error");
+        if (lx->stats)
+            bump(&lx->stats->errors);
+    }
+    if (raw && raw[first_len] == '\n')
+        voc_debug("rules", "lua %s", raw);
+    lua_settop(L, base);
+    /* A memory stop leaves the garbage of the failed call; collect it now so the next call
+     * starts with the whole budget. */
+    if (result == VOC_LUA_MEM_LIMIT)
+        lua_gc(L, LUA_GCCOLLECT);
+    if (err)
+        *err = msg;
+    else
+        free(msg);
+    return result;
+}
+
+/* ---- sandboxed base functions ------------------------------------------------------- */
+
+/* A budget overrun caught by a profile's pcall is re-raised: a runaway rule must not be
+ * able to swallow its own stop. Memory errors become a stop too. */
+static void propagate_abort(lua_State *L, int status)
+{
+    struct voc_lua *lx = lx_of(L);
+    if (lx->abort == ABORT_NONE && memory_failure(L, lx, status))
+        lx->abort = ABORT_MEM;
+    if (lx->abort != ABORT_NONE)
+        lua_error(L);
+}
+
+static int sandbox_pcall(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    if (status != LUA_OK) {
+        propagate_abort(L, status);
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, 1);
+    return lua_gettop(L);
+}
+
+/* The profile's xpcall handler, called through this so that it is skipped for a budget
+ * stop: Lua runs message handlers before unwinding, and for an error raised by the count hook
+ * that is while hooks are still switched off, so a looping handler would never be stopped. */
+static int xpcall_handler(lua_State *L)
+{
+    if (lx_of(L)->abort != ABORT_NONE)
+        return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+static int sandbox_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, xpcall_handler, 1);
+    lua_replace(L, 2);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 3, 2); /* f, handler, true, f, args... */
+    int status = lua_pcall(L, n - 2, LUA_MULTRET, 2);
+    if (status != LUA_OK) {
+        propagate_abort(L, status);
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    return lua_gettop(L) - 2;
+}
+
+static int sandbox_setmetatable(lua_State *L)
+{
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    if (t == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "__gc metamethods are not allowed in profiles");
+        lua_pop(L, 1);
+    }
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+int voc_lua_print(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_Debug ar;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+        voc_info("rules", "%s:%d: %s", source_name(&ar), ar.currentline, lua_tostring(L, -1));
+    else
+        voc_info("rules", "%s", lua_tostring(L, -1));
+    return 0;
+}
+
+static int sandbox_load(lua_State *L)
+{
+    size_t len;
+    if (lua_type(L, 1) != LUA_TSTRING) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "load: only string chunks are allowed in profiles");
+        return 2;
+    }
+    const char *chunk = lua_tolstring(L, 1, &len);
+    const char *chunkname = luaL_optstring(L, 2, "=(load)");
+    const char *mode = luaL_optstring(L, 3, "t");
+    if (strchr(mode, 'b')) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "load: binary chunks are not allowed in profiles");
+        return 2;
+    }
+    bool custom_env = !lua_isnone(L, 4);
+    int status = luaL_loadbufferx(L, chunk, len, chunkname, "t");
+    if (status == LUA_ERRMEM)
+        propagate_abort(L, status);
+    if (status != LUA_OK) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (custom_env) {
+        lua_pushvalue(L, 4);
+        if (!lua_setupvalue(L, -2, 1))
+            lua_pop(L, 1);
+    }
+    return 1;
+}
+
+/* ---- files and require -------------------------------------------------------------- */
+
+void voc_lua_push_file(lua_State *L, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        luaL_error(L, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        luaL_error(L, "cannot load %s: not a regular file", path);
+    if ((size_t)st.st_size > MAX_SOURCE_BYTES)
+        luaL_error(L, "cannot load %s: larger than %d MiB", path, (int)(MAX_SOURCE_BYTES >> 20));
+    /* The buffer is a userdata so that a Lua error anywhere below frees it. */
+    size_t size = (size_t)st.st_size;
+    char *buf = lua_newuserdatauv(L, size + 1, 0);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        luaL_error(L, "cannot open %s: %s", path, strerror(errno));
+    size_t got = fread(buf, 1, size + 1, f);
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error)
+        luaL_error(L, "cannot read %s", path);
+    if (got != size)
+        luaL_error(L, "cannot load %s: it changed while being read", path);
+    lua_pushfstring(L, "@%s", path);
+    int status = luaL_loadbufferx(L, buf, size, lua_tostring(L, -1), "t");
+    if (status == LUA_ERRMEM)
+        propagate_abort(L, status);
+    if (status != LUA_OK) {
+        char *full = voc_lua_expand_location(lua_tostring(L, -1), path);
+        if (full) {
+            lua_pushstring(L, full);
+            free(full);
+        }
+        lua_error(L);
+    }
+    /* Leave only the function. */
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+static bool valid_module_name(const char *name, size_t len)
+{
+    if (len == 0 || len > MAX_MODULE_NAME || name[0] == '.' || name[len - 1] == '.')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!(isalnum(c) || c == '_' || c == '.'))
+            return false;
+        if (c == '.' && name[i + 1] == '.')
+            return false;
+    }
+    return true;
+}
+
+static bool withheld_library(const char *name)
+{
+    static const char *const withheld[] = {"io",        "os",  "debug", "package",
+                                           "coroutine", "ffi", "jit"};
+    for (size_t i = 0; i < sizeof withheld / sizeof withheld[0]; i++)
+        if (strcmp(name, withheld[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Pushes "dir/a/b.lua" for module "a.b" and returns whether that is a regular file. */
+static bool push_module_path(lua_State *L, const char *dir, const char *name)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, dir);
+    luaL_addchar(&b, '/');
+    for (const char *p = name; *p; p++)
+        luaL_addchar(&b, *p == '.' ? '/' : *p);
+    luaL_addstring(&b, ".lua");
+    luaL_pushresult(&b);
+    struct stat st;
+    return stat(lua_tostring(L, -1), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int sandbox_require(lua_State *L)
+{
+    struct voc_lua *lx = lx_of(L);
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    lua_settop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY); /* 2 */
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, 2) != LUA_TNIL) {
+        if (lua_touserdata(L, -1) == (void *)&loading_sentinel)
+            return luaL_error(L, "require: circular require of '%s'", name);
+        return 1;
+    }
+    lua_pop(L, 1);
+    if (!valid_module_name(name, len))
+        return luaL_error(L, "require: bad module name '%s' (letters, digits, '_' and '.')", name);
+    if (withheld_library(name))
+        return luaL_error(L,
+                          "require: module '%s' is not available in profiles (the sandbox "
+                          "offers string, table, math, utf8 and voc)",
+                          name);
+    bool found = push_module_path(L, lx->profile_dir, name); /* 3 */
+    if (!found && lx->lib_dir) {
+        found = push_module_path(L, lx->lib_dir, name); /* 4 */
+        if (!found)
+            return luaL_error(L, "require: module '%s' not found (no %s, no %s)", name,
+                              lua_tostring(L, 3), lua_tostring(L, 4));
+    } else if (!found) {
+        return luaL_error(L, "require: module '%s' not found (no %s)", name, lua_tostring(L, 3));
+    }
+    int path = lua_gettop(L);
+
+    lua_pushvalue(L, 1);
+    lua_pushlightuserdata(L, (void *)&loading_sentinel);
+    lua_rawset(L, 2);
+
+    voc_lua_push_file(L, lua_tostring(L, path));
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, path);
+    int status = lua_pcall(L, 2, 1, 0);
+    if (status != LUA_OK) {
+        /* Forget the half-loaded module so a later require reports the real error again. */
+        lua_pushvalue(L, 1);
+        lua_pushnil(L);
+        lua_rawset(L, 2);
+        propagate_abort(L, status);
+        lua_error(L);
+    }
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 2);
+    return 1;
+}
+
+void voc_lua_register_module(lua_State *L, const char *name)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+    lua_pushglobaltable(L);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+}
+
+/* ---- state setup -------------------------------------------------------------------- */
+
+static int setup_sandbox(lua_State *L)
+{
+    /* The base library fills the state's original global table; we only copy the allowed
+     * functions out of it and then replace it, so the rest is unreachable garbage. */
+    luaL_requiref(L, "_G", luaopen_base, 0);
+    int host = lua_gettop(L);
+    lua_newtable(L);
+    int env = lua_gettop(L);
+    static const char *const allowed[] = {
+        "assert", "error",        "ipairs",   "next",   "pairs",  "select", "tonumber", "tostring",
+        "type",   "getmetatable", "rawequal", "rawget", "rawlen", "rawset", "_VERSION"};
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
+        lua_getfield(L, host, allowed[i]);
+        lua_setfield(L, env, allowed[i]);
+    }
+    static const luaL_Reg own[] = {{"pcall", sandbox_pcall},
+                                   {"xpcall", sandbox_xpcall},
+                                   {"setmetatable", sandbox_setmetatable},
+                                   {"print", voc_lua_print},
+                                   {"load", sandbox_load},
+                                   {"require", sandbox_require},
+                                   {NULL, NULL}};
+    luaL_setfuncs(L, own, 0);
+    lua_pushvalue(L, env);
+    lua_setfield(L, env, "_G");
+
+    lua_newtable(L);
+    int loaded = lua_gettop(L);
+    static const struct {
+        const char *name;
+        lua_CFunction open;
+    } libs[] = {{"string", luaopen_string},
+                {"table", luaopen_table},
+                {"math", luaopen_math},
+                {"utf8", luaopen_utf8}};
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
+        luaL_requiref(L, libs[i].name, libs[i].open, 0);
+        if (strcmp(libs[i].name, "string") == 0) {
+            /* No bytecode comes out of the sandbox (and none goes in: load is text-only). */
+            lua_pushnil(L);
+            lua_setfield(L, -2, "dump");
+        }
+        lua_pushvalue(L, -1);
+        lua_setfield(L, loaded, libs[i].name);
+        lua_setfield(L, env, libs[i].name);
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
+
+    /* The sandbox becomes the global table: every chunk compiled from now on (profile,
+     * modules, load) gets it as _ENV, and the host table above is dropped. */
+    lua_pushvalue(L, env);
+    lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_pushvalue(L, env);
+    lua_setfield(L, -2, "_G");
+    return 0;
+}
+
+static int panic_handler(lua_State *L)
+{
+    /* Every entry into Lua is protected; reaching this is a bug in vocd. */
+    voc_error("rules", "unprotected Lua error: %s",
+              lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+    abort();
+}
+
+int voc_lua_new(const struct voc_lua_config *cfg, struct voc_lua **out, char **err)
+{
+    *out = NULL;
+    if (err)
+        *err = NULL;
+    struct voc_lua *lx = calloc(1, sizeof *lx);
+    if (!lx)
+        goto nomem;
+    lx->limit = cfg->max_memory ? cfg->max_memory : VOC_LUA_DEFAULT_MAX_MEMORY;
+    lx->max_instructions =
+        cfg->max_instructions ? cfg->max_instructions : VOC_LUA_DEFAULT_MAX_INSTRUCTIONS;
+    /* Small budgets (tests) still get a precise stop. */
+    lx->hook_step =
+        lx->max_instructions < 10 * HOOK_STEP ? (int)(lx->max_instructions / 10) : HOOK_STEP;
+    if (lx->hook_step < 1)
+        lx->hook_step = 1;
+    lx->stats = cfg->stats;
+    lx->profile_dir = strdup(cfg->profile_dir ? cfg->profile_dir : ".");
+    lx->lib_dir = cfg->lib_dir ? strdup(cfg->lib_dir) : NULL;
+    if (!lx->profile_dir || (cfg->lib_dir && !lx->lib_dir))
+        goto nomem;
+    lx->L = lua_newstate(budget_alloc, lx);
+    if (!lx->L) {
+        if (err)
+            *err = strdup("cannot create a Lua state (memory limit too small?)");
+        voc_lua_free(lx);
+        return -1;
+    }
+    *(struct voc_lua **)lua_getextraspace(lx->L) = lx;
+    lua_atpanic(lx->L, panic_handler);
+    /* Rules make many short-lived tables per call (case views, results). */
+    lua_gc(lx->L, LUA_GCGEN, 0, 0);
+    char *why = NULL;
+    if (voc_lua_call(lx, setup_sandbox, NULL, "sandbox setup", &why) != VOC_LUA_OK) {
+        if (err)
+            *err = why;
+        else
+            free(why);
+        voc_lua_free(lx);
+        return -1;
+    }
+    *out = lx;
+    return 0;
+nomem:
+    voc_lua_free(lx);
+    if (err)
+        *err = strdup("out of memory");
+    return -1;
+}
+
+void voc_lua_free(struct voc_lua *lx)
+{
+    if (!lx)
+        return;
+    if (lx->L)
+        lua_close(lx->L);
+    free(lx->profile_dir);
+    free(lx->lib_dir);
+    free(lx);
+}
+
+lua_State *voc_lua_state(struct voc_lua *lx)
+{
+    return lx->L;
+}
