@@ -621,7 +621,8 @@ int voc_calendar_new(const struct voc_calendar_spec *spec, struct voc_calendar *
                 goto oom;
         }
     }
-    qsort(special.v, special.n, sizeof special.v[0], special_cmp);
+    if (special.n) /* qsort(NULL, 0, ...) is undefined: a UTC calendar without holidays */
+        qsort(special.v, special.n, sizeof special.v[0], special_cmp);
     size_t n = 0;
     for (size_t i = 0; i < special.n; i++) {
         if (n > 0 && special.v[n - 1].day == special.v[i].day)

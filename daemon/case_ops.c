@@ -60,6 +60,10 @@ struct case_work {
     json_t *old;    /* the record as stored (NULL for a new case) */
     json_t *record; /* the record being built */
     json_t *events; /* every event so far, for hooks */
+    /* A new case's `received` has not moved the clocks yet: that waits for the
+     * classification (or any earlier event), so a clock started at `received` gets a target
+     * function that can see the severity. */
+    bool received_sla_pending;
 };
 
 static struct voc_metric *m_created, *m_existing, *m_events, *m_refused, *m_actions;
@@ -323,6 +327,13 @@ static int record_event(struct case_work *w, json_t *event, const struct voc_cas
                               .now_us = w->ctx->now_us,
                               .view = work_view,
                               .view_arg = w};
+    if (w->received_sla_pending) {
+        if (strcmp(type, "received") == 0)
+            return 0;
+        w->received_sla_pending = false;
+        if (voc_sla_apply_event(&sc, "received") != 0)
+            return -1;
+    }
     return voc_sla_apply_event(&sc, type);
 }
 
@@ -478,7 +489,11 @@ static int run_create(struct op_job *job, struct voc_write_ctx *ctx)
     json_object_set_new(record, "breached", json_false());
     json_object_set_new(record, "event_count", json_integer(0));
 
-    struct case_work w = {.ctx = ctx, .job = job, .record = record, .events = json_array()};
+    struct case_work w = {.ctx = ctx,
+                          .job = job,
+                          .record = record,
+                          .events = json_array(),
+                          .received_sla_pending = true};
     json_t *received = json_pack("{s:s, s:s, s:n, s:{}}", "type", "received", "actor",
                                  job->actor ? job->actor : channel, "note", "data");
     struct voc_case_state first = {VOC_STATE_NEW, VOC_STATE_NEW};

@@ -19,7 +19,9 @@
 #define TIME_BIAS ((uint64_t)1 << 63)
 
 /* Clock fields whose name starts with '_' are bookkeeping, not shown by the API:
- *   _running_since   when the current running stretch began (start or last resume)
+ *   _running_since   when the current running stretch began (start or last resume), integer
+ *                    microseconds: the shown times are whole milliseconds, and a pause must
+ *                    count the time that really ran
  *   _remaining_us    working time left to the target at _running_since
  *   _warn_remaining_us  working time left to the warning, -1 when none is pending
  *   _paused_from     the status to return to on resume */
@@ -220,24 +222,45 @@ static void clear_deadlines(struct voc_sla_case *c, uint16_t index, json_t *cloc
     del_deadline(c, index, time_field(clock, "warn_at"), VOC_DEADLINE_WARNING);
 }
 
+static int64_t running_since(const json_t *clock)
+{
+    json_t *v = json_object_get(clock, "_running_since");
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    return time_field(clock, "_running_since"); /* records from before it was an integer */
+}
+
+/* due_at / warn_at are stored as text with whole milliseconds, and the deadline keys are
+ * found again (to fire, to delete on pause or stop) by those texts: so a deadline must be a
+ * whole millisecond. Rounded up: never early, at most 1 ms late. */
+static int64_t ceil_ms(int64_t us)
+{
+    if (us == INT64_MIN || us == INT64_MAX)
+        return us;
+    int64_t r = us % 1000;
+    if (r < 0)
+        r += 1000;
+    return r ? us + (1000 - r) : us;
+}
+
 /* From _running_since with _remaining_us / _warn_remaining_us left, compute due_at and
  * warn_at and index them. */
 static void schedule(struct voc_sla_case *c, uint16_t index, json_t *clock)
 {
     const struct voc_calendar *cal = calendar_of(c, clock);
-    int64_t since = time_field(clock, "_running_since");
+    int64_t since = running_since(clock);
     json_t *remaining = json_object_get(clock, "_remaining_us");
     if (!json_is_integer(remaining) || since == INT64_MIN) {
         set_time(clock, "due_at", INT64_MIN);
         set_time(clock, "warn_at", INT64_MIN);
         return;
     }
-    int64_t due = voc_calendar_add(cal, since, json_integer_value(remaining));
+    int64_t due = ceil_ms(voc_calendar_add(cal, since, json_integer_value(remaining)));
     set_time(clock, "due_at", due);
     put_deadline(c, index, due, VOC_DEADLINE_BREACH);
     int64_t warn_left = voc_json_int(clock, "_warn_remaining_us", -1);
     if (warn_left >= 0) {
-        int64_t warn = voc_calendar_add(cal, since, warn_left);
+        int64_t warn = ceil_ms(voc_calendar_add(cal, since, warn_left));
         set_time(clock, "warn_at", warn);
         put_deadline(c, index, warn, VOC_DEADLINE_WARNING);
     } else {
@@ -302,7 +325,7 @@ static void start_clock(struct voc_sla_case *c, size_t def_index, int cycle)
     adjust_count(c->txn, "running", +1);
     if (has_target) {
         int64_t target_us = (int64_t)(target * 1e6);
-        set_time(clock, "_running_since", c->now_us);
+        json_object_set_new(clock, "_running_since", json_integer(c->now_us));
         json_object_set_new(clock, "_remaining_us", json_integer(target_us));
         json_object_set_new(clock, "_warn_remaining_us",
                             json_integer(def->warn > 0 ? (json_int_t)(target * def->warn * 1e6)
@@ -337,7 +360,7 @@ static void pause_clock(struct voc_sla_case *c, uint16_t index, json_t *clock)
     clear_deadlines(c, index, clock);
     if (strcmp(status, "warning") == 0)
         del_alert(c, index, time_field(clock, "due_at"));
-    int64_t since = time_field(clock, "_running_since");
+    int64_t since = running_since(clock);
     json_t *remaining = json_object_get(clock, "_remaining_us");
     if (json_is_integer(remaining) && since != INT64_MIN) {
         int64_t used = voc_calendar_working_between(calendar_of(c, clock), since, c->now_us);
@@ -367,7 +390,7 @@ static void resume_clock(struct voc_sla_case *c, uint16_t index, json_t *clock)
     json_object_del(clock, "_paused_from");
     json_object_del(clock, "paused_at");
     if (json_is_integer(json_object_get(clock, "_remaining_us")))
-        set_time(clock, "_running_since", c->now_us);
+        json_object_set_new(clock, "_running_since", json_integer(c->now_us));
     schedule(c, index, clock);
     if (strcmp(status, "warning") == 0)
         put_alert(c, index, time_field(clock, "due_at"));

@@ -357,6 +357,8 @@ int voc_txn_scan(struct voc_txn *txn, enum voc_db db, const void *prefix, size_t
 {
     if (txn->error)
         return txn->error;
+    if (!prefix)
+        prefix = ""; /* "no prefix" may come as NULL: memcpy/memcmp must not get NULL */
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn->txn, txn->store->dbi[db], &cur);
     if (rc)
