@@ -13,6 +13,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "plugin_host.h"
 #include "policy.h"
 #include "sla.h"
@@ -147,7 +148,8 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
         d->drain_last_input_us = now;
     }
     bool quiet = now - d->drain_last_input_us >= DRAIN_QUIET_MS * 1000;
-    if (quiet && voc_writer_idle(d->writer) && voc_http_inflight(d->http) == 0) {
+    if (quiet && voc_writer_idle(d->writer) && voc_http_inflight(d->http) == 0 &&
+        voc_notify_idle(d->notify)) {
         finish_drain(d);
         return;
     }
@@ -172,6 +174,7 @@ static void begin_drain(struct voc_daemon *d, const char *why)
     /* No new connections; requests already read get their answers (writes included). */
     voc_http_stop_accepting(d->http);
     voc_plugins_stop(d->plugins);
+    voc_notify_drain(d->notify);
     d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
     struct timeval tv = {0, 0};
     event_add(d->drain_timer, &tv);
@@ -267,7 +270,9 @@ static void sla_rearm(struct voc_daemon *d)
 
 static void on_writer_batch(void *arg)
 {
-    sla_rearm(arg);
+    struct voc_daemon *d = arg;
+    sla_rearm(d);
+    voc_notify_wake(d->notify);
 }
 
 /* ---- reload ---- */
@@ -312,6 +317,7 @@ int voc_daemon_reload(struct voc_daemon *d, struct voc_diag *diag)
     struct voc_config *old = d->config;
     d->config = next;
     voc_plugins_commit_reload(d->plugins, plugin_reload);
+    voc_notify_reload(d->notify, next);
     voc_config_free(old);
     voc_log_set_level((enum voc_log_level)next->log_level);
     voc_http_set_max_body(d->http, next->http.max_body_size);
@@ -404,6 +410,10 @@ int voc_daemon_start(struct voc_daemon *d, const char *config_path, struct voc_d
     voc_writer_on_batch(d->writer, on_writer_batch, d);
     /* Deadlines that fell due while vocd was down fire now, once. */
     sla_rearm(d);
+    if (voc_notify_start(&d->notify, d->base, d->store, d->writer, d->config) != 0) {
+        voc_diag_error(diag, NULL, 0, "cannot start notification delivery");
+        return -1;
+    }
 
     char *host = NULL;
     uint16_t port = 0;
@@ -451,11 +461,16 @@ int voc_daemon_run(struct voc_daemon *d)
 
 void voc_daemon_free(struct voc_daemon *d)
 {
+    /* Transfers still running are aborted (they stay pending); outcomes already known
+     * reach the writer before it stops. */
+    voc_notify_stop(d->notify);
     if (d->writer) {
         /* Every queued write still commits and answers its callback before we go. */
         voc_writer_stop(d->writer);
         d->writer = NULL;
     }
+    voc_notify_free(d->notify);
+    d->notify = NULL;
     /* After the writer: its last callbacks may still go to plugins. */
     voc_plugins_free(d->plugins);
     d->plugins = NULL;

@@ -12,6 +12,7 @@
 struct event;
 struct event_base;
 struct voc_http;
+struct voc_notify;
 struct voc_plugin_host;
 struct voc_rules;
 struct voc_store;
@@ -26,6 +27,7 @@ struct voc_daemon {
     struct voc_writer *writer;
     struct voc_http *http;
     struct voc_plugin_host *plugins;
+    struct voc_notify *notify;     /* outbox delivery */
     struct voc_textnorm *textnorm; /* for the event loop thread (search) */
     char *profile_name;            /* of the profile the writer runs, for status */
     int64_t started_us;
