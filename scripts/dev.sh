@@ -13,7 +13,7 @@ DEPS=(
   build-essential cmake pkg-config git python3 curl ca-certificates
   libevent-dev liblua5.4-dev liblmdb-dev lmdb-utils libyaml-dev libjansson-dev libssl-dev
   libcurl4-openssl-dev libutf8proc-dev libopencc-dev libglib2.0-dev libgmime-3.0-dev
-  libcsv-dev check libsubunit-dev tzdata
+  libcsv-dev check libsubunit-dev tzdata openssl
 )
 
 build_dir=build
