@@ -192,6 +192,7 @@ static void create_case(struct request *r)
         return;
     }
     json_decref(record);
+    voc_intake_add_normalized(intake, r->d->textnorm);
     struct voc_actor actor;
     actor_of(r, &actor);
     actor.departments = NULL; /* an agent may file a case for any department */
@@ -273,6 +274,7 @@ static void get_case(struct request *r, uint64_t id)
         return;
     }
     json_t *view = voc_case_view(record, events, voc_now_us());
+    json_object_del(view, "normalized"); /* a matching aid, not part of the case */
     if (r->token->role == VOC_ROLE_VIEWER)
         voc_case_mask_contact(view);
     json_decref(record);
@@ -290,6 +292,9 @@ struct list_filter {
 
 static bool record_contains(struct voc_textnorm *tn, const json_t *record, const char *q)
 {
+    const char *stored = voc_json_str(record, "normalized");
+    if (stored)
+        return strstr(stored, q) != NULL;
     static const char *const fields[] = {"subject", "text", NULL};
     for (int i = 0; fields[i]; i++) {
         json_t *v = json_object_get(record, fields[i]);

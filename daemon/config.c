@@ -297,6 +297,16 @@ static void check_notifiers(struct voc_config *cfg, struct voc_diag *diag)
     for (size_t i = 0; i < cfg->notifier_count; i++) {
         struct voc_notifier_config *n = &cfg->notifiers[i];
         n->line = item_line(cfg->doc.root, NULL, "notifiers", i);
+        if (n->type == VOC_NOTIFIER_WEBHOOK && n->url && strncmp(n->url, "http://", 7) != 0 &&
+            strncmp(n->url, "https://", 8) != 0)
+            voc_diag_error(diag, cfg->path, n->line,
+                           "notifiers[%zu] (%s): url must start with http:// or https://", i,
+                           n->name ? n->name : "?");
+        if (n->type == VOC_NOTIFIER_EMAIL && n->smtp && strncmp(n->smtp, "smtp://", 7) != 0 &&
+            strncmp(n->smtp, "smtps://", 8) != 0)
+            voc_diag_error(diag, cfg->path, n->line,
+                           "notifiers[%zu] (%s): smtp must start with smtp:// or smtps://", i,
+                           n->name ? n->name : "?");
         if (n->type == VOC_NOTIFIER_WEBHOOK && !n->url)
             voc_diag_error(diag, cfg->path, n->line, "notifiers[%zu] (%s): a webhook needs url",
                            i, n->name ? n->name : "?");

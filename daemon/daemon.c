@@ -221,6 +221,13 @@ static void on_clocks_fired(void *arg, size_t fired, bool more)
     d->sla_fire_pending = false;
     if (fired)
         voc_debug("sla", "deadlines fired count=%zu", fired);
+    if (!fired && !more && voc_writer_next_deadline(d->writer) <= voc_now_us()) {
+        /* The job failed (store error, logged): retry after a second, not in a hot loop. */
+        struct timeval retry = {1, 0};
+        evtimer_add(d->sla_timer, &retry);
+        d->sla_armed_us = voc_now_us() + VOC_US_PER_S;
+        return;
+    }
     if (more) {
         /* A backlog (e.g. after downtime): keep going without waiting for the timer. */
         d->sla_armed_us = INT64_MIN;

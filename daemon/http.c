@@ -28,6 +28,7 @@ struct route {
 };
 
 struct voc_http {
+    struct event_base *base;
     struct evhttp *evhttp;
     struct evhttp_bound_socket *socket;
     uint16_t port;
@@ -231,6 +232,7 @@ int voc_http_start(struct voc_http **out, struct event_base *base,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    http->base = base;
     http->evhttp = evhttp_new(base);
     if (!http->evhttp) {
         snprintf(err, errlen, "cannot create the HTTP server");
@@ -348,6 +350,9 @@ void voc_http_free(struct voc_http *http)
     if (!http)
         return;
     evhttp_free(http->evhttp);
+    /* libevent finishes freeing connection bufferevents in deferred callbacks; let them run
+     * so they leave the rate-limit group before the group goes. */
+    event_base_loop(http->base, EVLOOP_NONBLOCK);
     if (http->group)
         bufferevent_rate_limit_group_free(http->group);
     if (http->bucket)

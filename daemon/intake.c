@@ -1,9 +1,11 @@
 #include "intake.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jsonutil.h"
+#include "textnorm.h"
 #include "timeutil.h"
 
 #define MAX_STRING (64 * 1024)
@@ -311,4 +313,27 @@ int voc_intake_validate(const json_t *record, const char *default_channel, int64
 fail:
     json_decref(o);
     return -1;
+}
+
+int voc_intake_add_normalized(json_t *intake, struct voc_textnorm *tn)
+{
+    const char *subject = voc_json_str(intake, "subject");
+    const char *text = voc_json_str(intake, "text");
+    size_t slen = subject ? strlen(subject) : 0, tlen = text ? strlen(text) : 0;
+    char *joined = malloc(slen + tlen + 2);
+    if (!joined)
+        return -1;
+    memcpy(joined, subject ? subject : "", slen);
+    joined[slen] = '\n';
+    memcpy(joined + slen + 1, text ? text : "", tlen);
+    joined[slen + 1 + tlen] = '\0';
+    char *norm = NULL;
+    size_t norm_len = 0;
+    int rc = voc_normalize(tn, joined, slen + 1 + tlen, &norm, &norm_len);
+    free(joined);
+    if (rc != VOC_NORM_OK)
+        return -1;
+    json_object_set_new(intake, "normalized", json_stringn(norm, norm_len));
+    free(norm);
+    return 0;
 }

@@ -15,6 +15,13 @@
 int voc_intake_validate(const json_t *record, const char *default_channel, int64_t now_us,
                         json_t **out, struct voc_err *err);
 
+struct voc_textnorm;
+/* Store `normalized` = voc_normalize(subject + "\n" + text) in the validated record: done
+ * once at intake (on the event loop), it serves every rule call and every search after.
+ * Returns 0, or -1 when normalisation failed (the record is then stored without it and
+ * rules normalise on demand). */
+int voc_intake_add_normalized(json_t *intake, struct voc_textnorm *tn);
+
 /* Is `s` a valid channel name ([a-z0-9_-], 1..32 bytes)? */
 int voc_channel_name_valid(const char *s);
 

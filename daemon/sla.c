@@ -455,6 +455,25 @@ int voc_sla_apply_event(struct voc_sla_case *c, const char *type)
             continue; /* already running: a second start event does not reset it */
         int cycle = clock ? (int)voc_json_int(clock, "cycle", 1) + 1 : 1;
         start_clock(c, d, cycle);
+        const char *state = voc_json_str(c->record, "state");
+        if (state && strcmp(state, "waiting") == 0) {
+            /* Started while the customer is awaited: it runs from the resume on. */
+            clocks = clocks_of(c->record);
+            size_t started = json_array_size(clocks) - 1;
+            pause_clock(c, (uint16_t)started, json_array_get(clocks, started));
+        }
+    }
+    /* A closed, rejected or duplicate case owes nothing more: its open clocks stop
+     * (a breached one stays breached). */
+    const char *state = voc_json_str(c->record, "state");
+    if (state && (!strcmp(state, "closed") || !strcmp(state, "rejected") ||
+                  !strcmp(state, "duplicate"))) {
+        clocks = json_object_get(c->record, "clocks");
+        for (size_t i = 0; i < json_array_size(clocks); i++) {
+            json_t *clock = json_array_get(clocks, i);
+            if (is_active(clock))
+                stop_clock(c, (uint16_t)i, clock);
+        }
     }
     return c->txn->error ? -1 : 0;
 }
