@@ -192,7 +192,6 @@ static void create_case(struct request *r)
         return;
     }
     json_decref(record);
-    voc_intake_add_normalized(intake, r->d->textnorm);
     struct voc_actor actor;
     actor_of(r, &actor);
     actor.departments = NULL; /* an agent may file a case for any department */

@@ -7,6 +7,7 @@
 #include "case_view.h"
 #include "casedb.h"
 #include "jsonutil.h"
+#include "intake.h"
 #include "keys.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -481,6 +482,9 @@ static int run_create(struct op_job *job, struct voc_write_ctx *ctx)
     json_object_set_new(record, "created_at", json_string(when));
     json_object_set_new(record, "updated_at", json_string(when));
     json_object_update(record, job->input);
+    /* Done here rather than on the event loop: the writer thread has the spare CPU. */
+    if (ctx->textnorm && !json_object_get(record, "normalized"))
+        voc_intake_add_normalized(record, ctx->textnorm);
     json_object_set_new(record, "classification", json_null());
     json_object_set_new(record, "duplicate_of", json_null());
     json_object_set_new(record, "duplicates", json_array());

@@ -17,7 +17,8 @@ int voc_intake_validate(const json_t *record, const char *default_channel, int64
 
 struct voc_textnorm;
 /* Store `normalized` = voc_normalize(subject + "\n" + text) in the validated record: done
- * once at intake (on the event loop), it serves every rule call and every search after.
+ * once when the case is created (on the writer thread), it serves every rule call and every
+ * search after.
  * Returns 0, or -1 when normalisation failed (the record is then stored without it and
  * rules normalise on demand). */
 int voc_intake_add_normalized(json_t *intake, struct voc_textnorm *tn);

@@ -265,7 +265,6 @@ static int api_submit_case(struct voc_plugin *p, const char *json, size_t len,
         return refuse_later(ps);
     }
     json_decref(record);
-    voc_intake_add_normalized(intake, p->host->d->textnorm);
     struct voc_actor actor = {.name = p->name};
     if (voc_ops_create_case(p->host->d->writer, intake, &actor, opts, p->name, on_submit_result,
                             ps) != 0) {

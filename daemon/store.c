@@ -162,7 +162,12 @@ int voc_store_open(struct voc_store **out, const struct voc_store_options *opts,
      * the event loop and the writer can each hold a read transaction at the same time. */
     /* MDB_NORDAHEAD: case lookups are random; kernel read-ahead would pull neighbouring
      * pages nobody asked for into memory (measured: RSS 418 -> 161 MB firing 200k clocks). */
-    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (store->read_only ? MDB_RDONLY : 0);
+    /* MDB_NOMETASYNC: a commit fsyncs its data pages but not the meta page that makes them
+     * current; the next commit's fsync (or voc_store_sync) covers it. Integrity is kept
+     * either way; the writer acknowledges a batch only after that second fsync, so
+     * durability is kept too, at one fsync per batch under load instead of two. */
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC |
+                     (store->read_only ? MDB_RDONLY : 0);
     rc = mdb_env_open(store->env, opts->path, flags, 0640);
     if (rc) {
         snprintf(err, errlen, "cannot open store %s: %s", opts->path, mdb_strerror(rc));
@@ -198,6 +203,10 @@ int voc_store_open(struct voc_store **out, const struct voc_store_options *opts,
     }
     if (check_schema(store, err, errlen) != 0)
         goto fail;
+    if (!store->read_only && (rc = voc_store_sync(store)) != 0) {
+        snprintf(err, errlen, "cannot sync %s: %s", opts->path, mdb_strerror(rc));
+        goto fail;
+    }
     *out = store;
     return 0;
 fail:
@@ -317,6 +326,7 @@ int voc_txn_put(struct voc_txn *txn, enum voc_db db, const void *key, size_t kle
     if (txn->error)
         return txn->error;
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    txn->writes++;
     return sticky(txn, mdb_put(txn->txn, txn->store->dbi[db], &k, &v, 0));
 }
 
@@ -325,6 +335,7 @@ int voc_txn_del(struct voc_txn *txn, enum voc_db db, const void *key, size_t kle
     if (txn->error)
         return txn->error;
     MDB_val k = {klen, (void *)key};
+    txn->writes++;
     int rc = mdb_del(txn->txn, txn->store->dbi[db], &k, NULL);
     return rc == MDB_NOTFOUND ? 0 : sticky(txn, rc);
 }
@@ -488,6 +499,11 @@ int voc_store_info(struct voc_store *store, struct voc_store_info *info)
 int voc_store_copy_to_fd(struct voc_store *store, int fd)
 {
     return mdb_env_copyfd2(store->env, fd, MDB_CP_COMPACT);
+}
+
+int voc_store_sync(struct voc_store *store)
+{
+    return mdb_env_sync(store->env, 1);
 }
 
 int voc_store_reader_check(struct voc_store *store)

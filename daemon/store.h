@@ -57,7 +57,8 @@ struct voc_txn {
     MDB_txn *txn;
     int error; /* first LMDB error inside this transaction (sticky); 0 = fine */
     bool write;
-    bool locked; /* read txn holding the shared growth lock */
+    bool locked;     /* read txn holding the shared growth lock */
+    uint64_t writes; /* puts and deletes so far: tells whether a refused job wrote */
 };
 
 int voc_txn_begin_read(struct voc_store *store, struct voc_txn *txn);
@@ -108,6 +109,9 @@ const char *voc_store_path(const struct voc_store *store);
 const char *voc_store_db_name(enum voc_db db);
 /* Write a compacted copy of the environment to fd (online; one read transaction). */
 int voc_store_copy_to_fd(struct voc_store *store, int fd);
+/* Flush everything committed so far to disk (the meta page of the last commit: the store
+ * is opened with MDB_NOMETASYNC, see writer.c). Returns 0 or an errno. */
+int voc_store_sync(struct voc_store *store);
 /* Clear stale reader slots left by dead processes; returns how many were cleared. */
 int voc_store_reader_check(struct voc_store *store);
 

@@ -31,6 +31,7 @@ struct voc_write_ctx {
     struct voc_policy *policy; /* the current rules and calendars, never NULL */
     uint64_t *next_case_id;  /* id allocator; rolled back with the batch */
     int64_t now_us;          /* one timestamp for the whole batch */
+    struct voc_textnorm *textnorm; /* the writer thread's own normaliser */
     struct voc_writer *writer;
 };
 
