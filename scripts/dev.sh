@@ -15,6 +15,8 @@ DEPS=(
   libcurl4-openssl-dev libutf8proc-dev libopencc-dev libglib2.0-dev libgmime-3.0-dev
   libcsv-dev check libsubunit-dev tzdata openssl
 )
+# Real mail peers for the e-mail channel's integration tests (tests skip cleanly without).
+TEST_DEPS=(swaks postfix)
 
 build_dir=build
 cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
@@ -28,7 +30,7 @@ command=${1:-}
 
 install_deps() {
   local missing=()
-  for pkg in "${DEPS[@]}"; do
+  for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -36,11 +38,13 @@ install_deps() {
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
+  # Postfix is only a test peer: no system mail configuration, nothing started on install.
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 build() {
-  install_deps
+  install_deps "${DEPS[@]}"
   cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
   cmake --build "$build_dir" -j "$(nproc)"
 }
@@ -52,6 +56,7 @@ case "$command" in
     exec "$build_dir/daemon/vocd" -c etc/vocd.yaml "$@"
     ;;
   test)
+    install_deps "${TEST_DEPS[@]}"
     build
     exec ctest --test-dir "$build_dir" --output-on-failure -j 2 "$@"
     ;;
