@@ -176,6 +176,14 @@ static size_t path_push_index(struct conv *c, size_t at, lua_Integer i)
 
 static json_t *convert(struct conv *c, int idx, size_t at, int depth);
 
+static bool is_list_field(const struct voc_lua_json_opts *opts, const char *key)
+{
+    for (const char *const *f = opts->list_fields; f && *f; f++)
+        if (strcmp(*f, key) == 0)
+            return true;
+    return false;
+}
+
 static json_t *convert_table(struct conv *c, int idx, size_t at, int depth)
 {
     lua_State *L = c->L;
@@ -228,6 +236,11 @@ static json_t *convert_table(struct conv *c, int idx, size_t at, int depth)
                 lua_pop(L, 1);
                 json_decref(obj);
                 return NULL;
+            }
+            if (json_is_object(item) && json_object_size(item) == 0 &&
+                is_list_field(c->opts, key)) {
+                json_decref(item);
+                item = json_array();
             }
             if (json_object_setn_new(obj, key, klen, item) != 0) {
                 lua_pop(L, 1);

@@ -32,6 +32,10 @@ enum voc_lua_json_empty { VOC_LUA_JSON_EMPTY_OBJECT, VOC_LUA_JSON_EMPTY_ARRAY };
 struct voc_lua_json_opts {
     enum voc_lua_json_empty empty; /* what an empty table becomes (at every level) */
     bool skip_functions;           /* leave out fields and items that are functions */
+    /* Field names that always hold lists (NULL-terminated, may be NULL): an empty table
+     * under one of these names becomes [] whatever `empty` says, so `collaborators = {}`
+     * stays a list in event data. */
+    const char *const *list_fields;
 };
 
 /* Convert the Lua value at `idx`. Never raises: on failure returns NULL and writes

@@ -642,7 +642,9 @@ static int take_action(lua_State *L, struct hook_call *c, int idx, lua_Integer i
     if (data) {
         lua_getfield(L, idx, "data");
         snprintf(what, sizeof what, "actions[%lld].data", (long long)i);
-        struct voc_lua_json_opts opts = {.empty = VOC_LUA_JSON_EMPTY_OBJECT};
+        static const char *const list_fields[] = {"collaborators", "tags", NULL};
+        struct voc_lua_json_opts opts = {.empty = VOC_LUA_JSON_EMPTY_OBJECT,
+                                         .list_fields = list_fields};
         json_t *d = voc_lua_to_json(L, -1, &opts, what, err, sizeof err);
         lua_pop(L, 1);
         if (!d)

@@ -240,8 +240,8 @@ int voc_sla_sim_apply(struct voc_sla_sim *sim, const char *type, const char *sta
             pause_clock(sim, &sim->clocks[sim->count - 1], t);
     }
     free(stopped_now);
-    if (state && (!strcmp(state, "closed") || !strcmp(state, "rejected") ||
-                  !strcmp(state, "duplicate"))) {
+    if (state &&
+        (!strcmp(state, "closed") || !strcmp(state, "rejected") || !strcmp(state, "duplicate"))) {
         for (size_t i = 0; i < sim->count; i++)
             if (is_open(&sim->clocks[i]))
                 stop_clock(&sim->clocks[i], t);
@@ -321,8 +321,8 @@ const char *voc_sla_sim_stored_outcome(const json_t *clock, int64_t now_us)
             known = names[i];
     if (!known)
         return "?";
-    bool open = json_is_null(json_object_get(clock, "stopped_at")) ||
-                !json_object_get(clock, "stopped_at");
+    bool open =
+        json_is_null(json_object_get(clock, "stopped_at")) || !json_object_get(clock, "stopped_at");
     if (!open || (strcmp(known, "running") != 0 && strcmp(known, "warning") != 0))
         return known;
     int64_t due = time_of(clock, "due_at"), warn = time_of(clock, "warn_at");
@@ -434,7 +434,7 @@ int voc_sla_sim_replay(struct voc_sla_sim *sim, const json_t *record, const json
     int rc = 0;
     size_t i;
     const json_t *event;
-    json_array_foreach(events, i, event) {
+    json_array_foreach (events, i, event) {
         const char *type = voc_json_str(event, "type");
         int64_t at = time_of(event, "at");
         if (!type || at == NONE)

@@ -72,8 +72,8 @@ void voc_sla_sim_free(struct voc_sla_sim *sim);
 
 /* The calendar a clock definition counts on; *known = false when the policy does not have
  * it (then 24x7 is returned). */
-const struct voc_calendar *voc_sla_sim_calendar(const struct voc_sla_sim *sim,
-                                                const char *name, bool *known);
+const struct voc_calendar *voc_sla_sim_calendar(const struct voc_sla_sim *sim, const char *name,
+                                                bool *known);
 
 /* Fire every warning and breach due at or before t_us. */
 void voc_sla_sim_fire(struct voc_sla_sim *sim, int64_t t_us);
@@ -82,8 +82,7 @@ void voc_sla_sim_fire(struct voc_sla_sim *sim, int64_t t_us);
  * the event): move the clocks as voc_sla_apply_event does. Deadlines are not fired here:
  * call voc_sla_sim_fire(sim, t_us) first for what fell due before the event. Returns 0, or
  * -1 when out of memory. */
-int voc_sla_sim_apply(struct voc_sla_sim *sim, const char *type, const char *state,
-                      int64_t t_us);
+int voc_sla_sim_apply(struct voc_sla_sim *sim, const char *type, const char *state, int64_t t_us);
 
 /* Re-run the clocks over a stored case: `record` as stored, `events` its history (oldest
  * first). The case's state is folded from the events with the core's lifecycle; the
