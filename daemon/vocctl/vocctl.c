@@ -13,9 +13,7 @@
 
 #include "version.h"
 
-/* The command table: one line per command. A NULL function names a command that exists
- * in the full vocctl but is not compiled into this one, so that it gets a clear message
- * instead of "unknown command". */
+/* The command table: one line per command. */
 static const struct voc_ctl_command commands[] = {
     {"status", voc_ctl_cmd_status, "version, uptime, profile, store and writer", false},
     {"cases", voc_ctl_cmd_cases, "list cases, newest first", false},
@@ -25,11 +23,7 @@ static const struct voc_ctl_command commands[] = {
     {"report", voc_ctl_cmd_report, "aggregates for a period (json, csv or html)", false},
     {"reload", voc_ctl_cmd_reload, "re-read config and profile in the daemon", false},
     {"backup", voc_ctl_cmd_backup, "save a compacted copy of the case store", false},
-#ifdef VOCCTL_HAVE_RULES
     {"rules", voc_ctl_cmd_rules, "run a Lua profile offline", true},
-#else
-    {"rules", NULL, "run a Lua profile offline (not in this build)", true},
-#endif
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -209,10 +203,6 @@ int main(int argc, char **argv)
     const struct voc_ctl_command *cmd = find_command(name);
     if (!cmd) {
         fprintf(stderr, "vocctl: unknown command '%s'\nTry 'vocctl --help'.\n", name);
-        return VOC_CTL_EXIT_USAGE;
-    }
-    if (!cmd->run) {
-        fprintf(stderr, "vocctl: '%s' is not available in this build\n", cmd->name);
         return VOC_CTL_EXIT_USAGE;
     }
 

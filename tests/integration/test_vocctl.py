@@ -29,7 +29,6 @@ SOURCE_DIR = os.environ.get("VOC_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 VOCCTL = os.environ.get("VOCCTL_BIN") or os.path.join(
     os.environ.get("VOC_BUILD_DIR") or "/work/main/build", "daemon", "vocctl", "vocctl")
-HAVE_RULES_CMD = os.path.exists(os.path.join(SOURCE_DIR, "daemon", "vocctl", "rules_cmd.c"))
 COMMANDS = ["status", "cases", "show", "event", "breaches", "report", "reload", "backup"]
 
 
@@ -147,12 +146,6 @@ class TestUsage(CtlCase):
         self.assertIn("usage: vocctl cases", cp.err)  # the synopsis, not the whole help
         self.assertLess(len(cp.err.splitlines()), 5)
         self.assertEqual(cp.out, "")
-
-    @unittest.skipIf(HAVE_RULES_CMD, "rules_cmd.c is part of this build")
-    def test_rules_not_in_this_build(self):
-        for args in (["rules"], ["rules", "test", "p.lua", "c.json"], ["help", "rules"]):
-            cp = self.fails(self.Nowhere, *args, code=2)
-            self.assertEqual(cp.err, "vocctl: 'rules' is not available in this build\n")
 
     def test_cannot_connect(self):
         port = closed_port()

@@ -32,7 +32,6 @@ PROFILE_B = os.path.join(FIXTURES, "profiles", "profile_b.lua")
 BROKEN = os.path.join(FIXTURES, "profiles", "broken_syntax.lua")
 CLASSIFY_ERROR = os.path.join(FIXTURES, "profiles", "classify_error.lua")
 CASE_ZH_HANT = os.path.join(FIXTURES, "case_zh_hant.json")
-HAVE_RULES_CMD = os.path.exists(os.path.join(SOURCE_DIR, "daemon", "vocctl", "rules_cmd.c"))
 
 CALENDARS = {
     "workdays": {
@@ -59,7 +58,6 @@ def rfc3339(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@unittest.skipUnless(HAVE_RULES_CMD, "rules_cmd.c is not part of this build")
 class RulesCase(unittest.TestCase):
     def setUp(self):
         # A cwd without etc/vocd.yaml: the default config must not leak into the tests.
