@@ -1353,6 +1353,9 @@ class TestStartup(ApiCase):
                                 text=True, timeout=60)
             self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
             self.assertIn("ok", cp.stdout)
+            # --check compiles the profile too: a broken one would have failed above.
+            self.assertRegex(open(shipped, encoding="utf-8").read(),
+                             r"(?m)^profile: \.\./scripts/profiles/voc-general\.lua")
 
     def test_newer_schema_refused(self):
         if not (shutil.which("mdb_dump") and shutil.which("mdb_load")):

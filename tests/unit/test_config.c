@@ -499,6 +499,10 @@ START_TEST(shipped_config)
     free(host);
     ck_assert_int_eq(c->data_dir[0], '/');
     ck_assert_int_eq(c->plugin_dir[0], '/');
+    /* The contract: out of the box vocd runs the general VOC profile. */
+    ck_assert_ptr_nonnull(c->profile);
+    ck_assert_int_eq(c->profile[0], '/');
+    ck_assert_ptr_nonnull(strstr(c->profile, "/scripts/profiles/voc-general.lua"));
     ck_assert_uint_ge(c->auth.token_count, 1);
     const struct voc_calendar_config *w = voc_config_calendar(c, "workdays");
     ck_assert_ptr_nonnull(w);
