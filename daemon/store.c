@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ struct voc_store {
     unsigned max_readers;
     bool read_only;
     pthread_rwlock_t growth_lock;
+    _Atomic uint64_t durable_txnid; /* see voc_store_durable_txnid */
 };
 
 static const char *const db_names[VOC_DB_COUNT] = {
@@ -166,8 +168,8 @@ int voc_store_open(struct voc_store **out, const struct voc_store_options *opts,
      * current; the next commit's fsync (or voc_store_sync) covers it. Integrity is kept
      * either way; the writer acknowledges a batch only after that second fsync, so
      * durability is kept too, at one fsync per batch under load instead of two. */
-    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC |
-                     (store->read_only ? MDB_RDONLY : 0);
+    unsigned flags =
+        MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC | (store->read_only ? MDB_RDONLY : 0);
     rc = mdb_env_open(store->env, opts->path, flags, 0640);
     if (rc) {
         snprintf(err, errlen, "cannot open store %s: %s", opts->path, mdb_strerror(rc));
@@ -225,12 +227,12 @@ void voc_store_close(struct voc_store *store)
     free(store);
 }
 
-static int txn_begin(struct voc_store *store, struct voc_txn *txn, MDB_txn *parent,
-                     unsigned flags)
+static int txn_begin(struct voc_store *store, struct voc_txn *txn, MDB_txn *parent, unsigned flags)
 {
     memset(txn, 0, sizeof *txn);
     txn->store = store;
     txn->write = !(flags & MDB_RDONLY);
+    txn->child = parent != NULL;
     int rc;
     for (int attempt = 0; attempt < 2; attempt++) {
         rc = mdb_txn_begin(store->env, parent, flags, &txn->txn);
@@ -268,6 +270,19 @@ int voc_txn_begin_child(struct voc_txn *parent, struct voc_txn *child)
     return txn_begin(parent->store, child, parent->txn, 0);
 }
 
+/* Everything up to txnid is on disk now. */
+static void advance_durable(struct voc_store *store, uint64_t txnid)
+{
+    uint64_t seen = atomic_load(&store->durable_txnid);
+    while (seen < txnid && !atomic_compare_exchange_weak(&store->durable_txnid, &seen, txnid))
+        ;
+}
+
+uint64_t voc_store_durable_txnid(struct voc_store *store)
+{
+    return atomic_load(&store->durable_txnid);
+}
+
 static void txn_release(struct voc_txn *txn)
 {
     if (txn->locked)
@@ -293,7 +308,19 @@ int voc_txn_commit(struct voc_txn *txn)
         return txn->error;
     }
     int rc;
-    if (txn->write) {
+    if (txn->write && !txn->child) {
+        size_t id = mdb_txn_id(txn->txn);
+        rc = mdb_txn_commit(txn->txn);
+        if (rc == 0) {
+            /* LMDB commits a transaction that dirtied nothing without writing or syncing
+             * anything, and the last txnid stays where it was. */
+            MDB_envinfo ei;
+            mdb_env_info(txn->store->env, &ei);
+            txn->wrote = ei.me_last_txnid >= id;
+            if (txn->wrote)
+                advance_durable(txn->store, id - 1);
+        }
+    } else if (txn->write) {
         rc = mdb_txn_commit(txn->txn);
     } else {
         mdb_txn_abort(txn->txn);
@@ -320,8 +347,8 @@ int voc_txn_get(struct voc_txn *txn, enum voc_db db, const void *key, size_t kle
     return sticky(txn, mdb_get(txn->txn, txn->store->dbi[db], &k, val));
 }
 
-int voc_txn_put(struct voc_txn *txn, enum voc_db db, const void *key, size_t klen,
-                const void *val, size_t vlen)
+int voc_txn_put(struct voc_txn *txn, enum voc_db db, const void *key, size_t klen, const void *val,
+                size_t vlen)
 {
     if (txn->error)
         return txn->error;
@@ -390,7 +417,8 @@ int voc_txn_scan(struct voc_txn *txn, enum voc_db db, const void *prefix, size_t
             memcpy(seek + plen, from, flen);
         k.mv_data = seek;
         k.mv_size = slen;
-        rc = slen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        rc = slen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+                  : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     } else {
         /* Start at the last key below prefix+to (or below the end of the prefix range). */
         if (to) {
@@ -476,6 +504,11 @@ int voc_store_grow(struct voc_store *store)
 int voc_store_info(struct voc_store *store, struct voc_store_info *info)
 {
     memset(info, 0, sizeof *info);
+    /* mdb_env_info and mdb_env_stat read the meta pages inside the map: the read
+     * transaction holds the growth lock, so the writer cannot remap it meanwhile. */
+    struct voc_txn txn;
+    if (voc_txn_begin_read(store, &txn) != 0)
+        return -1;
     MDB_envinfo ei;
     MDB_stat st;
     mdb_env_info(store->env, &ei);
@@ -484,9 +517,6 @@ int voc_store_info(struct voc_store *store, struct voc_store_info *info)
     info->used_bytes = (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize;
     info->readers_used = ei.me_numreaders;
     info->max_readers = ei.me_maxreaders;
-    struct voc_txn txn;
-    if (voc_txn_begin_read(store, &txn) != 0)
-        return -1;
     for (int i = 0; i < VOC_DB_COUNT; i++) {
         MDB_stat dst;
         if (mdb_stat(txn.txn, store->dbi[i], &dst) == 0)
@@ -498,12 +528,25 @@ int voc_store_info(struct voc_store *store, struct voc_store_info *info)
 
 int voc_store_copy_to_fd(struct voc_store *store, int fd)
 {
-    return mdb_env_copyfd2(store->env, fd, MDB_CP_COMPACT);
+    /* The copy walks the map through its own read transaction, outside voc_txn: hold the
+     * growth lock for all of it, or mdb_env_set_mapsize could unmap the pages it reads. */
+    pthread_rwlock_rdlock(&store->growth_lock);
+    int rc = mdb_env_copyfd2(store->env, fd, MDB_CP_COMPACT);
+    pthread_rwlock_unlock(&store->growth_lock);
+    return rc;
 }
 
 int voc_store_sync(struct voc_store *store)
 {
-    return mdb_env_sync(store->env, 1);
+    /* Only the writer thread commits and grows the map, and it is the one that syncs, so
+     * the meta page read here cannot move. What was committed when the sync began is on
+     * disk when it returns. */
+    MDB_envinfo ei;
+    mdb_env_info(store->env, &ei);
+    int rc = mdb_env_sync(store->env, 1);
+    if (rc == 0)
+        advance_durable(store, ei.me_last_txnid);
+    return rc;
 }
 
 int voc_store_reader_check(struct voc_store *store)

@@ -58,7 +58,12 @@ struct voc_txn {
     int error; /* first LMDB error inside this transaction (sticky); 0 = fine */
     bool write;
     bool locked;     /* read txn holding the shared growth lock */
+    bool child;      /* a child of a write transaction (its commit never reaches disk) */
     uint64_t writes; /* puts and deletes so far: tells whether a refused job wrote */
+    /* Set by voc_txn_commit of a top-level write transaction: the commit changed something
+     * and so wrote (and fsynced) pages. LMDB skips both for a transaction that changed
+     * nothing — such a commit makes no earlier commit durable (see writer.c). */
+    bool wrote;
 };
 
 int voc_txn_begin_read(struct voc_store *store, struct voc_txn *txn);
@@ -74,8 +79,8 @@ void voc_txn_abort(struct voc_txn *txn);
 /* 0 found (val points into the map, valid until the txn ends), MDB_NOTFOUND, or an error
  * (also made sticky). */
 int voc_txn_get(struct voc_txn *txn, enum voc_db db, const void *key, size_t klen, MDB_val *val);
-int voc_txn_put(struct voc_txn *txn, enum voc_db db, const void *key, size_t klen,
-                const void *val, size_t vlen);
+int voc_txn_put(struct voc_txn *txn, enum voc_db db, const void *key, size_t klen, const void *val,
+                size_t vlen);
 /* Deleting an absent key is not an error. */
 int voc_txn_del(struct voc_txn *txn, enum voc_db db, const void *key, size_t klen);
 
@@ -97,6 +102,8 @@ int voc_store_grow(struct voc_store *store);
  * bug? Such errors become 503 + Retry-After. */
 bool voc_store_error_is_full(int error);
 
+/* Map size, pages in use, reader slots, entries per database. Reads the map, so it takes
+ * the shared growth lock like a read transaction. */
 struct voc_store_info {
     uint64_t map_size;
     uint64_t used_bytes;
@@ -107,11 +114,18 @@ struct voc_store_info {
 int voc_store_info(struct voc_store *store, struct voc_store_info *info);
 const char *voc_store_path(const struct voc_store *store);
 const char *voc_store_db_name(enum voc_db db);
-/* Write a compacted copy of the environment to fd (online; one read transaction). */
+/* Write a compacted copy of the environment to fd (online; one read transaction). Holds
+ * the shared growth lock for the whole copy, so the map cannot move under it: a writer
+ * that needs to grow the map waits for the copy to finish. */
 int voc_store_copy_to_fd(struct voc_store *store, int fd);
 /* Flush everything committed so far to disk (the meta page of the last commit: the store
  * is opened with MDB_NOMETASYNC, see writer.c). Returns 0 or an errno. */
 int voc_store_sync(struct voc_store *store);
+/* The newest transaction id known to be on disk, meta page included: advanced by
+ * voc_store_sync, and by every commit that wrote (its data fsync also flushes the meta page
+ * the commit before it wrote). Any thread. Lets tests check that nothing is acknowledged
+ * before it is durable. */
+uint64_t voc_store_durable_txnid(struct voc_store *store);
 /* Clear stale reader slots left by dead processes; returns how many were cleared. */
 int voc_store_reader_check(struct voc_store *store);
 

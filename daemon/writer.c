@@ -34,7 +34,7 @@ struct voc_writer {
     struct job_list queue; /* loop -> writer */
     struct job_list done;  /* writer -> loop */
     bool stopping;
-    size_t unsynced; /* jobs taken by the writer and not yet handed back */
+    size_t unsynced;                /* jobs taken by the writer and not yet handed back */
     struct voc_policy *policy;      /* writer-owned */
     struct voc_policy *policy_next; /* handed over, swapped before the next batch */
     bool policy_pending;
@@ -120,10 +120,11 @@ void voc_writer_rules_totals(struct voc_writer *w, struct voc_rules_totals *out)
 
 /* What run_batch() did with a batch. */
 enum batch_result {
-    BATCH_COMMITTED,   /* outcomes set, transaction committed */
-    BATCH_FAILED,      /* every job failed as unavailable (fail_all) */
-    BATCH_MAP_FULL,    /* grow the map and run it again */
-    BATCH_ISOLATE,     /* a job refused after writing: run again, each job in a child txn */
+    BATCH_COMMITTED, /* outcomes set, transaction committed and written */
+    BATCH_EMPTY,     /* outcomes set, committed, but nothing changed: nothing was written */
+    BATCH_FAILED,    /* every job failed as unavailable (fail_all) */
+    BATCH_MAP_FULL,  /* grow the map and run it again */
+    BATCH_ISOLATE,   /* a job refused after writing: run again, each job in a child txn */
 };
 
 /* Run one batch in one write transaction.
@@ -144,9 +145,11 @@ static enum batch_result run_batch(struct voc_writer *w, struct voc_job *jobs, s
         return BATCH_FAILED;
     }
     uint64_t next_id = w->next_case_id;
-    struct voc_write_ctx ctx = {
-        .policy = w->policy, .next_case_id = &next_id, .now_us = voc_now_us(), .writer = w,
-        .textnorm = w->textnorm};
+    struct voc_write_ctx ctx = {.policy = w->policy,
+                                .next_case_id = &next_id,
+                                .now_us = voc_now_us(),
+                                .writer = w,
+                                .textnorm = w->textnorm};
     for (struct voc_job *j = jobs; j; j = j->next) {
         struct voc_txn child;
         memset(&j->err, 0, sizeof j->err);
@@ -196,7 +199,7 @@ static enum batch_result run_batch(struct voc_writer *w, struct voc_job *jobs, s
     atomic_fetch_add(&w->stats.jobs, count);
     if (count > atomic_load(&w->stats.batch_size_max))
         atomic_store(&w->stats.batch_size_max, count);
-    return BATCH_COMMITTED;
+    return txn.wrote ? BATCH_COMMITTED : BATCH_EMPTY;
 store_error:
     voc_txn_abort(&txn);
 commit_error:
@@ -329,8 +332,8 @@ static void *writer_main(void *arg)
 
         bool isolate = false;
         enum batch_result result;
-        while ((result = run_batch(w, jobs, count, isolate)) != BATCH_COMMITTED &&
-               result != BATCH_FAILED) {
+        while ((result = run_batch(w, jobs, count, isolate)) == BATCH_MAP_FULL ||
+               result == BATCH_ISOLATE) {
             if (result == BATCH_ISOLATE) {
                 isolate = true;
                 continue;
@@ -349,6 +352,21 @@ static void *writer_main(void *arg)
             hand_back(w, unsynced, unsynced_count);
             unsynced = jobs;
             unsynced_count = count;
+        } else if (result == BATCH_EMPTY) {
+            /* Refusals, idempotent repeats, nothing due: LMDB wrote and synced nothing, so
+             * the previous batch is not durable yet — and this batch's answers may rest on
+             * it (a repeated create answers with the id the previous batch wrote). Sync
+             * once and hand both back; with nothing unsynced, all is on disk already. */
+            if (unsynced) {
+                struct voc_job *tail = unsynced;
+                while (tail->next)
+                    tail = tail->next;
+                tail->next = jobs;
+                unsynced_count += count;
+                sync_and_hand_back(w, &unsynced, &unsynced_count);
+            } else {
+                hand_back(w, jobs, count);
+            }
         } else {
             sync_and_hand_back(w, &unsynced, &unsynced_count);
             hand_back(w, jobs, count);
@@ -399,7 +417,8 @@ int voc_writer_start(struct voc_writer **out, struct voc_store *store, struct ev
         goto fail;
     char *norm_err = NULL;
     if (voc_textnorm_new(&w->textnorm, &norm_err) != 0) {
-        voc_error("writer", "text normalisation unavailable error=\"%s\"", norm_err ? norm_err : "?");
+        voc_error("writer", "text normalisation unavailable error=\"%s\"",
+                  norm_err ? norm_err : "?");
         free(norm_err);
         goto fail;
     }

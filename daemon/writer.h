@@ -6,6 +6,10 @@
  * back to the event loop, where their done() answers the client. So the loop never waits
  * for the disk, and nothing is acknowledged before it is durable.
  *
+ * The store skips the meta page's fsync (MDB_NOMETASYNC): a batch is handed back after the
+ * next batch's commit fsynced (which flushes it), or after an explicit sync when the writer
+ * goes idle or when the next batch changed nothing (LMDB then writes and syncs nothing).
+ *
  * A job whose run() fails is rolled back alone (its child transaction) and the rest of the
  * batch commits. When the map is full the whole batch is rolled back, the map grows, and the
  * batch runs again — run() must therefore depend only on its inputs and the store. When the

@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -618,6 +620,124 @@ START_TEST(backup_copy)
 }
 END_TEST
 
+/* A commit that changed nothing writes and syncs nothing: it must not claim anything is
+ * durable. A commit that wrote flushed the meta page of the commit before it (its fsync
+ * comes after); voc_store_sync flushes its own. */
+START_TEST(durable_txnid)
+{
+    struct voc_store *store = open_store("db", 0, 0);
+    uint64_t d0 = voc_store_durable_txnid(store);
+    ck_assert_uint_gt(d0, 0); /* open wrote the schema version and synced */
+
+    struct voc_txn txn;
+    ck_assert_int_eq(voc_txn_begin_write(store, &txn), 0);
+    size_t id = mdb_txn_id(txn.txn);
+    ck_assert_uint_eq(id, d0 + 1);
+    ck_assert_int_eq(voc_txn_put(&txn, VOC_DB_CASES, "a", 1, "1", 1), 0);
+    ck_assert_int_eq(voc_txn_commit(&txn), 0);
+    ck_assert(txn.wrote);
+    ck_assert_uint_eq(voc_store_durable_txnid(store), id - 1);
+
+    /* Nothing changed (a delete of an absent key counts as a write but dirties nothing). */
+    ck_assert_int_eq(voc_txn_begin_write(store, &txn), 0);
+    ck_assert_int_eq(voc_txn_del(&txn, VOC_DB_CASES, "absent", 6), 0);
+    ck_assert_int_eq(voc_txn_commit(&txn), 0);
+    ck_assert(!txn.wrote);
+    ck_assert_uint_eq(voc_store_durable_txnid(store), id - 1);
+
+    /* A child's commit only joins its parent. */
+    struct voc_txn child;
+    ck_assert_int_eq(voc_txn_begin_write(store, &txn), 0);
+    ck_assert_int_eq(voc_txn_begin_child(&txn, &child), 0);
+    ck_assert_int_eq(voc_txn_put(&child, VOC_DB_CASES, "b", 1, "2", 1), 0);
+    ck_assert_int_eq(voc_txn_commit(&child), 0);
+    ck_assert(!child.wrote);
+    ck_assert_int_eq(voc_txn_commit(&txn), 0);
+    ck_assert(txn.wrote);
+    ck_assert_uint_eq(voc_store_durable_txnid(store), id);
+
+    ck_assert_int_eq(voc_store_sync(store), 0);
+    ck_assert_uint_eq(voc_store_durable_txnid(store), id + 1);
+    voc_store_close(store);
+}
+END_TEST
+
+struct copy_run {
+    struct voc_store *store;
+    int fd;
+    int rc;
+    _Atomic int finished; /* 1 once the copy returned */
+};
+
+static void *copy_thread(void *arg)
+{
+    struct copy_run *c = arg;
+    c->rc = voc_store_copy_to_fd(c->store, c->fd);
+    close(c->fd);
+    atomic_store(&c->finished, 1);
+    return NULL;
+}
+
+struct grow_run {
+    struct voc_store *store;
+    int rc;
+    _Atomic int finished;
+};
+
+static void *grow_thread(void *arg)
+{
+    struct grow_run *g = arg;
+    g->rc = voc_store_grow(g->store);
+    atomic_store(&g->finished, 1);
+    return NULL;
+}
+
+/* Growing the map (mdb_env_set_mapsize) unmaps what an online copy is reading: growth
+ * waits for a running copy. The copy writes into a pipe that the test reads only later,
+ * so it is certainly still running when growth is asked for. */
+START_TEST(growth_waits_for_copy)
+{
+    struct voc_store *store = open_store("db", 4 << 20, 0);
+    char value[2048];
+    for (int i = 0; i < 600; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%05d", i);
+        memset(value, 'a' + i % 26, sizeof value);
+        struct voc_txn txn;
+        ck_assert_int_eq(voc_txn_begin_write(store, &txn), 0);
+        voc_txn_put(&txn, VOC_DB_CASES, key, strlen(key), value, sizeof value);
+        ck_assert_int_eq(voc_txn_commit(&txn), 0);
+    }
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    struct copy_run c = {.store = store, .fd = p[1]};
+    pthread_t ct, gt;
+    ck_assert_int_eq(pthread_create(&ct, NULL, copy_thread, &c), 0);
+    /* The first bytes prove the copy is under way; the pipe (64 KiB) then fills up. */
+    char buf[65536];
+    ssize_t n = read(p[0], buf, 1);
+    ck_assert_int_eq(n, 1);
+    size_t total = 1;
+    struct grow_run g = {.store = store};
+    ck_assert_int_eq(pthread_create(&gt, NULL, grow_thread, &g), 0);
+    usleep(200 * 1000);
+    ck_assert_msg(!atomic_load(&g.finished), "the map grew while a copy was reading it");
+    ck_assert(!atomic_load(&c.finished));
+    while ((n = read(p[0], buf, sizeof buf)) > 0)
+        total += (size_t)n;
+    close(p[0]);
+    pthread_join(ct, NULL);
+    pthread_join(gt, NULL);
+    ck_assert_int_eq(c.rc, 0);
+    ck_assert_int_eq(g.rc, 0);
+    ck_assert_uint_gt(total, 600 * sizeof value);
+    struct voc_store_info info;
+    ck_assert_int_eq(voc_store_info(store, &info), 0);
+    ck_assert_uint_eq(info.map_size, 8 << 20);
+    voc_store_close(store);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -634,6 +754,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, scan_against_oracle);
     tcase_add_test(tc, scan_prefixes_and_bounds);
     tcase_add_test(tc, backup_copy);
+    tcase_add_test(tc, durable_txnid);
+    tcase_add_test(tc, growth_waits_for_copy);
     suite_add_tcase(s, tc);
     return s;
 }

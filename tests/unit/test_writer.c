@@ -41,6 +41,9 @@ static int done_count, done_wanted;
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static bool gate_entered, gate_open;
+/* A second gate (`hold`) that keeps the writer busy later, so that it cannot reach its
+ * idle-time sync while the test looks at what was acknowledged before. */
+static bool hold_entered, hold_open;
 
 struct test_job {
     struct voc_job base;
@@ -49,9 +52,12 @@ struct test_job {
     bool refuse;
     bool refuse_silently; /* -1 without setting err */
     bool gate;
+    bool hold;
+    bool noop; /* writes nothing and succeeds, like an idempotent repeat */
     bool take_id;
     uint64_t id;
     int runs;
+    uint64_t txnid; /* of the write transaction it last ran in */
 };
 
 static void job_key(int index, struct voc_key *k)
@@ -75,6 +81,17 @@ static int job_run(struct voc_job *base_job, struct voc_write_ctx *ctx)
             pthread_cond_wait(&gate_cond, &gate_lock);
         pthread_mutex_unlock(&gate_lock);
     }
+    if (job->hold) {
+        pthread_mutex_lock(&gate_lock);
+        hold_entered = true;
+        pthread_cond_broadcast(&gate_cond);
+        while (!hold_open)
+            pthread_cond_wait(&gate_cond, &gate_lock);
+        pthread_mutex_unlock(&gate_lock);
+    }
+    job->txnid = mdb_txn_id(ctx->txn->txn);
+    if (job->noop)
+        return 0;
     if (job->take_id)
         job->id = (*ctx->next_case_id)++;
     struct voc_key k;
@@ -121,6 +138,18 @@ static void job_done(struct voc_job *base_job)
     size_t len = 0;
     bool stored = key_stored(job->index, &len);
     if (base_job->outcome == VOC_JOB_COMMITTED) {
+        /* Durable means the commit's meta page is on disk too (MDB_NOMETASYNC): every
+         * commit up to this job's own. A job that wrote nothing may rest on the commit
+         * before its transaction (a repeated create answers with an earlier id). */
+        uint64_t needed = job->noop ? job->txnid - 1 : job->txnid;
+        ck_assert_msg(voc_store_durable_txnid(store) >= needed,
+                      "job %d acknowledged before transaction %llu was synced (durable: %llu)",
+                      job->index, (unsigned long long)needed,
+                      (unsigned long long)voc_store_durable_txnid(store));
+    }
+    if (job->noop) {
+        ck_assert(!stored);
+    } else if (base_job->outcome == VOC_JOB_COMMITTED) {
         ck_assert_msg(stored, "job %d reported committed before its write is durable", job->index);
         ck_assert_uint_eq(len, job->value_len);
     } else {
@@ -191,6 +220,14 @@ static void open_gate(void)
     pthread_mutex_unlock(&gate_lock);
 }
 
+static void open_hold(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    hold_open = true;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
 static void start(uint64_t map_size, uint64_t max_map_size, size_t queue_limit, size_t batch_max)
 {
     struct voc_store_options so = {
@@ -212,6 +249,7 @@ static void setup(void)
     loop_thread = pthread_self();
     memset(seen, 0, sizeof seen);
     done_count = done_wanted = 0;
+    hold_entered = hold_open = false;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -225,6 +263,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static void teardown(void)
 {
     open_gate();
+    open_hold();
     voc_writer_stop(writer);
     writer = NULL;
     voc_store_close(store);
@@ -447,6 +486,53 @@ START_TEST(done_only_on_loop)
 }
 END_TEST
 
+/* LMDB commits a transaction that changed nothing without writing or syncing. A batch of
+ * such jobs must not count as the fsync that makes the batch before it durable. */
+START_TEST(empty_batch_does_not_confirm_previous)
+{
+    start(0, 0, 0, 3);
+    close_gate(); /* batch A: job 0 writes */
+    struct test_job *n1 = new_job(1), *n2 = new_job(2), *r3 = new_job(3), *h = new_job(4);
+    n1->noop = n2->noop = true;
+    r3->refuse = true; /* writes, then refuses: rolled back, the batch is empty */
+    h->hold = true;    /* batch C: keeps the writer from its idle-time sync */
+    submit(n1);
+    submit(n2);
+    submit(r3);
+    submit(h);
+    uint64_t durable_before = voc_store_durable_txnid(store);
+    open_gate();
+    /* C was queued before A finished, so the writer never went idle (no idle-time sync):
+     * A and the empty batch B are answered while C is still pending, and only a sync
+     * after B can have made A durable. done() checks it for every job. */
+    run_until_done(4);
+    ck_assert_int_eq(seen[0].outcome, VOC_JOB_COMMITTED);
+    ck_assert_int_eq(seen[1].outcome, VOC_JOB_COMMITTED);
+    ck_assert_int_eq(seen[2].outcome, VOC_JOB_COMMITTED);
+    ck_assert_int_eq(seen[3].outcome, VOC_JOB_REFUSED);
+    ck_assert(key_stored(0, NULL));
+    ck_assert(!key_stored(3, NULL));
+    ck_assert_uint_gt(voc_store_durable_txnid(store), durable_before);
+    open_hold();
+    run_until_done(5);
+    ck_assert_int_eq(seen[4].outcome, VOC_JOB_COMMITTED);
+    ck_assert_uint_eq(voc_writer_stats(writer)->batches, 3);
+}
+END_TEST
+
+/* An empty batch with nothing unsynced before it is answered at once. */
+START_TEST(empty_batch_alone)
+{
+    start(0, 0, 0, 0);
+    struct test_job *n = new_job(1);
+    n->noop = true;
+    submit(n);
+    run_until_done(1);
+    ck_assert_int_eq(seen[1].outcome, VOC_JOB_COMMITTED);
+    ck_assert(voc_writer_idle(writer));
+}
+END_TEST
+
 /* Stopping finishes queued jobs and runs their done() before returning. */
 START_TEST(stop_finishes_queue)
 {
@@ -479,6 +565,8 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, max_map_size_reached);
     tcase_add_test(tc, done_only_on_loop);
     tcase_add_test(tc, stop_finishes_queue);
+    tcase_add_test(tc, empty_batch_does_not_confirm_previous);
+    tcase_add_test(tc, empty_batch_alone);
     suite_add_tcase(s, tc);
     return s;
 }
