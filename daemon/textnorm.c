@@ -1,7 +1,9 @@
 #include "textnorm.h"
+#include "t2s_dict.h"
 
 #include <opencc/opencc.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +16,11 @@
  * compared with keywords normalised on another day. */
 #define NORM_OPTIONS (UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD)
 
-/* Lowest code point that can appear in a t2s dictionary key (textnorm.h explains why the
- * bound makes skipping OpenCC exact; test_textnorm checks it against the installed data). */
+/* Without the key set (it could not be read), every code point from here up counts as one
+ * that a key may contain: every key in OpenCC's t2s dictionaries is a CJK ideograph (the
+ * lowest is U+346E; test_textnorm checks it against the installed data). */
 #define T2S_MIN_CODEPOINT 0x3400
+#define BMP_SIZE 0x10000
 
 /* A scratch buffer grown for one huge text is dropped afterwards instead of being kept. */
 #define SCRATCH_KEEP_CODEPOINTS (64 * 1024)
@@ -27,6 +31,12 @@
 
 struct voc_textnorm {
     opencc_t cc;
+    /* Code points that occur in some key of the t2s dictionaries: one bit per BMP code
+     * point, plus a sorted list of the few beyond it. NULL when the keys could not be
+     * read; then T2S_MIN_CODEPOINT decides. */
+    uint8_t *key_bmp;
+    uint32_t *key_astral;
+    size_t key_astral_count;
     int32_t *scratch; /* decomposed code points, then the re-encoded UTF-8 in place */
     size_t scratch_cap;
 };
@@ -44,6 +54,91 @@ static const char *const t2s_configs[] = {
     OPENCC_DEFAULT_CONFIG_TRAD_TO_SIMP,
 };
 
+static uint32_t decode_utf8(const unsigned char *s, size_t *len)
+{
+    if (s[0] < 0x80) {
+        *len = 1;
+        return s[0];
+    }
+    if (s[0] < 0xE0) {
+        *len = 2;
+        return ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+    }
+    if (s[0] < 0xF0) {
+        *len = 3;
+        return ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+    }
+    *len = 4;
+    return ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
+           ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+}
+
+static int compare_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Read the dictionaries' keys into the key set. On any failure the context simply has no
+ * key set (the conversion stays exact, only slower). */
+static void load_key_set(struct voc_textnorm *tn, const char *config_path)
+{
+    char **keys = NULL, *err = NULL;
+    size_t count = 0;
+    if (voc_t2s_dict_keys(config_path, &keys, &count, &err) != 0) {
+        free(err);
+        return;
+    }
+    uint8_t *bmp = calloc(BMP_SIZE / 8, 1);
+    size_t astral_cap = 0, astral_count = 0;
+    uint32_t *astral = NULL;
+    if (!bmp)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        const unsigned char *k = (const unsigned char *)keys[i];
+        size_t n = strlen(keys[i]);
+        if (utf8proc_decompose((const utf8proc_uint8_t *)k, (utf8proc_ssize_t)n, NULL, 0, 0) < 0)
+            goto fail; /* not UTF-8: do not guess, fall back to the coarse bound */
+        for (size_t at = 0, len; at < n; at += len) {
+            uint32_t cp = decode_utf8(k + at, &len);
+            if (cp < BMP_SIZE) {
+                bmp[cp >> 3] |= (uint8_t)(1u << (cp & 7));
+                continue;
+            }
+            if (astral_count == astral_cap) {
+                size_t cap = astral_cap ? astral_cap * 2 : 64;
+                uint32_t *grown = realloc(astral, cap * sizeof *grown);
+                if (!grown)
+                    goto fail;
+                astral = grown;
+                astral_cap = cap;
+            }
+            astral[astral_count++] = cp;
+        }
+    }
+    if (astral_count > 0)
+        qsort(astral, astral_count, sizeof *astral, compare_u32);
+    tn->key_bmp = bmp;
+    tn->key_astral = astral;
+    tn->key_astral_count = astral_count;
+    voc_t2s_dict_keys_free(keys, count);
+    return;
+fail:
+    free(bmp);
+    free(astral);
+    voc_t2s_dict_keys_free(keys, count);
+}
+
+static bool in_key_set(const struct voc_textnorm *tn, uint32_t cp)
+{
+    if (!tn->key_bmp)
+        return cp >= T2S_MIN_CODEPOINT;
+    if (cp < BMP_SIZE)
+        return (tn->key_bmp[cp >> 3] >> (cp & 7)) & 1;
+    return tn->key_astral_count > 0 &&
+           bsearch(&cp, tn->key_astral, tn->key_astral_count, sizeof cp, compare_u32) != NULL;
+}
+
 int voc_textnorm_new(struct voc_textnorm **out, char **err)
 {
     *out = NULL;
@@ -60,8 +155,10 @@ int voc_textnorm_new(struct voc_textnorm **out, char **err)
         if (path[0] == '/' && access(path, R_OK) != 0)
             continue;
         tn->cc = opencc_open(path);
-        if (tn->cc != (opencc_t)-1)
+        if (tn->cc != (opencc_t)-1) {
+            load_key_set(tn, path);
             break;
+        }
         const char *why = opencc_error();
         snprintf(last_error, sizeof last_error, "%s: %s", path, why ? why : "cannot open");
     }
@@ -94,6 +191,8 @@ void voc_textnorm_free(struct voc_textnorm *tn)
         pthread_mutex_unlock(&opencc_lock);
     }
     free(tn->scratch);
+    free(tn->key_bmp);
+    free(tn->key_astral);
     free(tn);
 }
 
@@ -111,19 +210,6 @@ const char *voc_normalize_strerror(int status)
     default:
         return "unknown error";
     }
-}
-
-/* Does valid UTF-8 `s` contain a code point >= T2S_MIN_CODEPOINT? U+3400 is E3 90 80, so
- * that is any lead byte above E3, or E3 followed by 90 or more. */
-static int needs_t2s(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < 0xE3)
-            continue;
-        if (s[i] > 0xE3 || (i + 1 < n && s[i + 1] >= 0x90))
-            return 1;
-    }
-    return 0;
 }
 
 struct outbuf {
@@ -149,42 +235,35 @@ static int outbuf_append(struct outbuf *b, const char *s, size_t n)
     return 0;
 }
 
-/* Convert already-folded UTF-8 with OpenCC. OpenCC treats its input as a C string and drops
- * everything after a NUL, so NUL-free pieces are converted one by one and the NULs kept. */
+/* Convert already-folded (so valid) UTF-8 with OpenCC, one run of key-set characters at a
+ * time, and copy everything else as it is. Exact: a dictionary match (segmentation or
+ * conversion) consists of key-set characters only, so none can reach across a character
+ * outside the set, and OpenCC's greedy left-to-right matching starts afresh after one. Most
+ * of a Simplified text is outside the set, so OpenCC sees a few short runs instead of the
+ * whole text: its per-character dictionary lookups were most of the cost of a new case.
+ * NUL is outside the set too, which also keeps OpenCC from cutting the text at one. */
 static int convert_t2s(struct voc_textnorm *tn, const char *s, size_t n, struct outbuf *b)
 {
-    const char *end = s + n;
-    for (;;) {
-        const char *nul = memchr(s, '\0', (size_t)(end - s));
-        size_t piece = nul ? (size_t)(nul - s) : (size_t)(end - s);
-        if (piece > 0 && needs_t2s((const unsigned char *)s, piece)) {
-            char *conv = opencc_convert_utf8(tn->cc, s, piece);
-            if (!conv)
-                return VOC_NORM_CONVERT;
-            int rc = outbuf_append(b, conv, strlen(conv));
-            opencc_convert_utf8_free(conv);
-            if (rc != 0)
-                return VOC_NORM_NOMEM;
-        } else if (outbuf_append(b, s, piece) != 0) {
+    size_t at = 0;
+    while (at < n) {
+        size_t start = at, len;
+        while (at < n && !in_key_set(tn, decode_utf8((const unsigned char *)s + at, &len)))
+            at += len;
+        if (at > start && outbuf_append(b, s + start, at - start) != 0)
             return VOC_NORM_NOMEM;
-        }
-        if (!nul)
-            return VOC_NORM_OK;
-        if (outbuf_append(b, "", 1) != 0)
+        start = at;
+        while (at < n && in_key_set(tn, decode_utf8((const unsigned char *)s + at, &len)))
+            at += len;
+        if (at == start)
+            continue;
+        char *conv = opencc_convert_utf8(tn->cc, s + start, at - start);
+        if (!conv)
+            return VOC_NORM_CONVERT;
+        int rc = outbuf_append(b, conv, strlen(conv));
+        opencc_convert_utf8_free(conv);
+        if (rc != 0)
             return VOC_NORM_NOMEM;
-        s = nul + 1;
     }
-}
-
-static int copy_out(const char *s, size_t n, char **out, size_t *out_len)
-{
-    char *copy = malloc(n + 1);
-    if (!copy)
-        return VOC_NORM_NOMEM;
-    memcpy(copy, s, n);
-    copy[n] = '\0';
-    *out = copy;
-    *out_len = n;
     return VOC_NORM_OK;
 }
 
@@ -266,10 +345,6 @@ int voc_normalize(struct voc_textnorm *tn, const char *text, size_t len, char **
         goto done;
     }
     const char *folded = (const char *)tn->scratch;
-    if (!needs_t2s((const unsigned char *)folded, (size_t)folded_len)) {
-        rc = copy_out(folded, (size_t)folded_len, out, out_len);
-        goto done;
-    }
     struct outbuf b = {0};
     rc = convert_t2s(tn, folded, (size_t)folded_len, &b);
     if (rc != VOC_NORM_OK) {

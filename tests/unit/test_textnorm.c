@@ -3,11 +3,13 @@
 #include <check.h>
 #include <opencc/opencc.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
+#include "t2s_dict.h"
 #include "textnorm.h"
 
 static struct voc_textnorm *tn;
@@ -247,6 +249,58 @@ START_TEST(test_two_threads_with_their_own_contexts)
 }
 END_TEST
 
+/* OpenCC runs only on the runs of characters that occur in dictionary keys. Every key of
+ * the installed dictionaries, alone and between Simplified text, must come out exactly as
+ * the full pipeline gives it: this covers the phrases whose characters do not change on
+ * their own (回覆 -> 回复, 沈默 -> 沉默), where a per-character shortcut would be wrong. */
+START_TEST(test_key_runs_give_what_opencc_gives)
+{
+    char **keys = NULL, *err = NULL;
+    size_t count = 0;
+    int rc = voc_t2s_dict_keys("/usr/share/opencc/t2s.json", &keys, &count, &err);
+    ck_assert_msg(rc == 0, "voc_t2s_dict_keys: %s", err ? err : "?");
+    ck_assert_uint_gt(count, 1000); /* TSCharacters alone has thousands */
+    opencc_t cc = open_t2s();
+    static const char *const around[][2] = {{"", ""},
+                                            {"客户说", "了。"},
+                                            {"ABC ", " 123"},
+                                            {"质量问题", "质量问题"},
+                                            {"電飯煲", "無法"}};
+    bool saw_context_only = false;
+    for (size_t i = 0; i < count; i++) {
+        for (size_t a = 0; a < sizeof around / sizeof around[0]; a++) {
+            char in[512];
+            snprintf(in, sizeof in, "%s%s%s", around[a][0], keys[i], around[a][1]);
+            char *want = reference(cc, in);
+            char *got = norm(in, strlen(in), NULL);
+            ck_assert_msg(strcmp(got, want) == 0, "%s: got %s, OpenCC gives %s", in, got, want);
+            free(got);
+            free(want);
+        }
+        saw_context_only |= strcmp(keys[i], "回覆") == 0;
+    }
+    ck_assert_msg(saw_context_only, "回覆 is a t2s phrase key");
+    expect("请回覆我", "请回复我");
+    expect("沈默的客服", "沉默的客服");
+    opencc_close(cc);
+    voc_t2s_dict_keys_free(keys, count);
+    free(err);
+}
+END_TEST
+
+START_TEST(test_dict_keys_error)
+{
+    char **keys = NULL, *err = NULL;
+    size_t count = 7;
+    ck_assert_int_eq(voc_t2s_dict_keys("/nonexistent/t2s.json", &keys, &count, &err), -1);
+    ck_assert_ptr_null(keys);
+    ck_assert_uint_eq(count, 0);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/t2s.json"));
+    free(err);
+}
+END_TEST
+
 static Suite *textnorm_suite(void)
 {
     Suite *s = suite_create("textnorm");
@@ -259,6 +313,8 @@ static Suite *textnorm_suite(void)
     tcase_add_test(tc, test_opencc_leaves_everything_below_u3400_alone);
     tcase_add_test(tc, test_same_as_the_full_pipeline);
     tcase_add_test(tc, test_long_text);
+    tcase_add_test(tc, test_key_runs_give_what_opencc_gives);
+    tcase_add_test(tc, test_dict_keys_error);
     tcase_add_test(tc, test_two_threads_with_their_own_contexts);
     suite_add_tcase(s, tc);
     return s;
