@@ -60,7 +60,7 @@ static const char test_help[] =
     "  --json             print the result as JSON\n"
     "\n"
     "Rule errors are printed on stderr as file:line: message. Exit 0 ok, 1 rule error, a\n"
-    "failed expectation or an invalid file, 2 usage error.\n";
+    "failed expectation, an invalid file or a usage error.\n";
 
 #define OPT_AT 0x2001
 

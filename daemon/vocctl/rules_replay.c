@@ -57,7 +57,7 @@ static const char replay_help[] =
     "  --json             print the changes and the summary as JSON\n"
     "\n"
     "Exit 0 when the replay ran (changes and rule errors are results), 1 when it could\n"
-    "not (profile, config or store), 2 usage error.\n";
+    "not (profile, config or store) or on a usage error.\n";
 
 #define OPT_AT 0x2001
 #define OPT_DATA_DIR 0x2002

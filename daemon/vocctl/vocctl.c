@@ -47,7 +47,7 @@ static void usage(FILE *out)
             "  --version      print vocctl's version\n"
             "  --help         this text; `vocctl COMMAND --help` for a command\n"
             "\n"
-            "Exit status: 0 ok, 1 error (message on stderr), 2 usage error.\n");
+            "Exit status: 0 ok, 1 error or usage error (message on stderr).\n");
 }
 
 int voc_ctl_error(const char *fmt, ...)

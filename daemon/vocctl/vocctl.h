@@ -17,7 +17,9 @@
 
 #define VOC_CTL_EXIT_OK 0
 #define VOC_CTL_EXIT_ERROR 1
-#define VOC_CTL_EXIT_USAGE 2
+/* CONTRACT.md gives vocctl one error status: a usage error is an error too (1), told apart
+ * by its message, and nothing is sent. */
+#define VOC_CTL_EXIT_USAGE 1
 
 #define VOC_CTL_DEFAULT_URL "http://127.0.0.1:8080"
 

@@ -103,7 +103,7 @@ class CtlCase(unittest.TestCase):
 
 # ---------------------------------------------------------------------------------------------
 class TestUsage(CtlCase):
-    """No daemon needed: usage errors are exit 2 before any request is made."""
+    """No daemon needed: usage errors are exit 1 before any request is made."""
 
     class Nowhere:
         url = "http://127.0.0.1:%d" % closed_port()
@@ -119,30 +119,30 @@ class TestUsage(CtlCase):
             self.assertEqual(self.ok(self.Nowhere, "help", name).out, cp.out)
         self.assertRegex(self.ok(self.Nowhere, "--version").out, r"^vocctl \d+\.\d+\.\d+\n$")
 
-    def test_usage_errors_exit_2(self):
+    def test_usage_errors_exit_1_before_any_request(self):
         n = self.Nowhere
-        self.fails(n, code=2, err=r"a command is required")
-        self.fails(n, "bogus", code=2, err=r"vocctl: unknown command 'bogus'")
-        self.fails(n, "--bogus", "status", code=2, err=r"unknown option '--bogus'")
-        self.fails(n, "status", "extra", code=2, err=r"unexpected argument 'extra'")
-        self.fails(n, "cases", "--limit", "x", code=2, err=r"--limit needs a positive number")
-        self.fails(n, "cases", "--limit", "0", code=2, err=r"--limit")
-        self.fails(n, "cases", "--limit", code=2, err=r"option '--limit' needs a value")
-        self.fails(n, "cases", "--since", "2026-02-30", code=2, err=r"no such date")
-        self.fails(n, "cases", "--nope", code=2, err=r"vocctl cases: unknown option '--nope'")
-        self.fails(n, "show", code=2, err=r"vocctl show: a case ID is required")
-        self.fails(n, "show", "abc", code=2, err=r"not a case ID: 'abc'")
-        self.fails(n, "show", "1", "2", code=2)
-        self.fails(n, "event", "1", code=2, err=r"wants a case ID and an event TYPE")
-        self.fails(n, "event", "x", "note", code=2, err=r"not a case ID")
-        self.fails(n, "event", "1", "note", "--data", "novalue", code=2, err=r"KEY=VALUE")
-        self.fails(n, "event", "1", "note", "--data-json", "[1]", code=2, err=r"JSON object")
-        self.fails(n, "event", "1", "note", "--data-json", "{", code=2, err=r"--data-json")
-        self.fails(n, "report", "--format", "pdf", code=2, err=r"json, csv or html")
-        self.fails(n, "report", "--format", "csv", "--json", code=2)
-        self.fails(n, "backup", code=2, err=r"wants one FILE")
-        self.fails(n, "--url", "ftp://x", "status", code=2, err=r"http:// or https://")
-        cp = self.fails(n, "cases", "--nope", code=2)
+        self.fails(n, code=1, err=r"a command is required")
+        self.fails(n, "bogus", code=1, err=r"vocctl: unknown command 'bogus'")
+        self.fails(n, "--bogus", "status", code=1, err=r"unknown option '--bogus'")
+        self.fails(n, "status", "extra", code=1, err=r"unexpected argument 'extra'")
+        self.fails(n, "cases", "--limit", "x", code=1, err=r"--limit needs a positive number")
+        self.fails(n, "cases", "--limit", "0", code=1, err=r"--limit")
+        self.fails(n, "cases", "--limit", code=1, err=r"option '--limit' needs a value")
+        self.fails(n, "cases", "--since", "2026-02-30", code=1, err=r"no such date")
+        self.fails(n, "cases", "--nope", code=1, err=r"vocctl cases: unknown option '--nope'")
+        self.fails(n, "show", code=1, err=r"vocctl show: a case ID is required")
+        self.fails(n, "show", "abc", code=1, err=r"not a case ID: 'abc'")
+        self.fails(n, "show", "1", "2", code=1)
+        self.fails(n, "event", "1", code=1, err=r"wants a case ID and an event TYPE")
+        self.fails(n, "event", "x", "note", code=1, err=r"not a case ID")
+        self.fails(n, "event", "1", "note", "--data", "novalue", code=1, err=r"KEY=VALUE")
+        self.fails(n, "event", "1", "note", "--data-json", "[1]", code=1, err=r"JSON object")
+        self.fails(n, "event", "1", "note", "--data-json", "{", code=1, err=r"--data-json")
+        self.fails(n, "report", "--format", "pdf", code=1, err=r"json, csv or html")
+        self.fails(n, "report", "--format", "csv", "--json", code=1)
+        self.fails(n, "backup", code=1, err=r"wants one FILE")
+        self.fails(n, "--url", "ftp://x", "status", code=1, err=r"http:// or https://")
+        cp = self.fails(n, "cases", "--nope", code=1)
         self.assertIn("usage: vocctl cases", cp.err)  # the synopsis, not the whole help
         self.assertLess(len(cp.err.splitlines()), 5)
         self.assertEqual(cp.out, "")

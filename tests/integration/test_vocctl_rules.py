@@ -253,15 +253,15 @@ class TestRulesTest(RulesCase):
                     self.assertEqual(doc["errors"], [])
 
     def test_usage(self):
-        self.run_fails("rules", code=2, err=r"wants 'test' or 'replay'")
-        self.run_fails("rules", "frob", code=2, err=r"unknown subcommand 'frob'")
-        self.run_fails("rules", "test", PROFILE_A, code=2,
+        self.run_fails("rules", code=1, err=r"wants 'test' or 'replay'")
+        self.run_fails("rules", "frob", code=1, err=r"unknown subcommand 'frob'")
+        self.run_fails("rules", "test", PROFILE_A, code=1,
                        err=r"vocctl rules test: wants PROFILE.lua and CASE.json")
-        self.run_fails("rules", "test", PROFILE_A, CASE_ZH_HANT, "--at", "soon", code=2,
+        self.run_fails("rules", "test", PROFILE_A, CASE_ZH_HANT, "--at", "soon", code=1,
                        err=r"--at")
-        self.run_fails("rules", "replay", PROFILE_A, code=2, err=r"--data-dir DIR is required")
+        self.run_fails("rules", "replay", PROFILE_A, code=1, err=r"--data-dir DIR is required")
         self.run_fails("rules", "replay", PROFILE_A, "--data-dir", self.tmp, "--limit", "0",
-                       code=2, err=r"--limit")
+                       code=1, err=r"--limit")
         self.assertTrue(self.run_ok("rules", "test", "--help").out.startswith(
             "usage: vocctl rules test"))
         self.assertTrue(self.run_ok("help", "rules").out.startswith("usage: vocctl rules"))
