@@ -17,6 +17,10 @@
  * beyond it evhttp stops reading and answers a bare 413 itself, so a huge upload cannot
  * make us buffer it. */
 #define HARD_BODY_FACTOR 8
+/* Request line plus headers. evhttp's default is unlimited, so one client could make us
+ * buffer headers without end; real clients send a few KiB. Over it evhttp answers a bare
+ * 400 (its own HTML page, our handlers never see the request) and closes the connection. */
+#define MAX_HEADERS_SIZE (64 * 1024)
 
 struct route {
     char *path;
@@ -125,8 +129,8 @@ void voc_http_reply_json(struct evhttp_request *req, int status, json_t *body)
     evbuffer_free(buf);
 }
 
-void voc_http_reply_error(struct evhttp_request *req, int status, const char *code,
-                          const char *fmt, ...)
+void voc_http_reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt,
+                          ...)
 {
     char message[1024];
     va_list ap;
@@ -137,8 +141,7 @@ void voc_http_reply_error(struct evhttp_request *req, int status, const char *co
                         json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
 
-void voc_http_reply_unavailable(struct evhttp_request *req, int retry_after_s,
-                                const char *message)
+void voc_http_reply_unavailable(struct evhttp_request *req, int retry_after_s, const char *message)
 {
     char value[16];
     snprintf(value, sizeof value, "%d", retry_after_s);
@@ -161,12 +164,37 @@ const char *voc_http_body(struct voc_http *http, struct evhttp_request *req, siz
     return (const char *)evbuffer_pullup(in, -1);
 }
 
+/* One request between dispatch and the end of its reply. libevent calls the request's
+ * on-complete callback only when the reply was written in full; when the client hangs up
+ * or the write fails, the connection is freed (with the request, or the request is left
+ * detached and freed silently by our later reply) and only the connection's close callback
+ * runs. So each request counts down from whichever of the two comes first, exactly once;
+ * otherwise a SIGTERM after a hung-up client waits out the whole drain timeout. */
+struct inflight {
+    struct voc_http *http;
+};
+
+static void inflight_end(struct inflight *f)
+{
+    if (f->http->inflight > 0)
+        f->http->inflight--;
+    free(f);
+}
+
 static void on_request_complete(struct evhttp_request *req, void *arg)
 {
-    (void)req;
-    struct voc_http *http = arg;
-    if (http->inflight > 0)
-        http->inflight--;
+    /* The connection lives on (keep-alive) or is freed right after this: either way its
+     * close callback must not count this request again. */
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    inflight_end(arg);
+}
+
+static void on_connection_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    inflight_end(arg);
 }
 
 static const struct route *find_route(const struct voc_http *http, const char *path)
@@ -187,8 +215,16 @@ static const struct route *find_route(const struct voc_http *http, const char *p
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct voc_http *http = arg;
-    http->inflight++;
-    evhttp_request_set_on_complete_cb(req, on_request_complete, http);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct inflight *f = evcon ? malloc(sizeof *f) : NULL;
+    if (f) {
+        /* evhttp reads the next request of a connection only after this one's reply, so
+         * the connection's close callback is this request's alone. */
+        f->http = http;
+        http->inflight++;
+        evhttp_request_set_on_complete_cb(req, on_request_complete, f);
+        evhttp_connection_set_closecb(evcon, on_connection_close, f);
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !path[0])
@@ -224,8 +260,8 @@ int voc_http_start(struct voc_http **out, struct event_base *base,
     for (int i = 1; i <= 5; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "code=\"%dxx\"", i);
-        m_status[i] = voc_metric_register("vocd_http_responses_total", labels,
-                                          VOC_METRIC_COUNTER, "HTTP responses by status class");
+        m_status[i] = voc_metric_register("vocd_http_responses_total", labels, VOC_METRIC_COUNTER,
+                                          "HTTP responses by status class");
     }
     struct voc_http *http = calloc(1, sizeof *http);
     if (!http) {
@@ -240,18 +276,18 @@ int voc_http_start(struct voc_http **out, struct event_base *base,
         return -1;
     }
     voc_http_set_max_body(http, opts->max_body_size);
-    evhttp_set_timeout_tv(http->evhttp,
-                          &(struct timeval){(time_t)opts->timeout_s,
-                                            (suseconds_t)((opts->timeout_s -
-                                                           (double)(time_t)opts->timeout_s) *
-                                                          1e6)});
-    evhttp_set_allowed_methods(http->evhttp, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-                                                 EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                                                 EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-                                                 EVHTTP_REQ_OPTIONS);
+    evhttp_set_max_headers_size(http->evhttp, MAX_HEADERS_SIZE);
+    evhttp_set_timeout_tv(
+        http->evhttp,
+        &(struct timeval){
+            (time_t)opts->timeout_s,
+            (suseconds_t)((opts->timeout_s - (double)(time_t)opts->timeout_s) * 1e6)});
+    evhttp_set_allowed_methods(http->evhttp, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                                 EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(http->evhttp, dispatch, http);
-    http->bucket = ev_token_bucket_cfg_new(EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX,
-                                           EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, NULL);
+    http->bucket = ev_token_bucket_cfg_new(EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX,
+                                           EV_RATE_LIMIT_MAX, NULL);
     http->group = http->bucket ? bufferevent_rate_limit_group_new(base, http->bucket) : NULL;
     evhttp_set_bevcb(http->evhttp, new_connection, http);
     current_http = http;

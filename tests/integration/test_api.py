@@ -436,6 +436,46 @@ class TestErrors(ApiCase):
         # Still serving.
         self.assertEqual(self.v.request("GET", "/healthz", token=None)[0], 200)
 
+    def raw_status(self, request):
+        """Send raw bytes, return the reply's status code (the server may close early)."""
+        import socket
+        s = socket.create_connection((self.v.host, self.v.port), timeout=10)
+        try:
+            try:
+                s.sendall(request)
+            except OSError:
+                pass  # closed while we were still sending: the reply is already there
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        m = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
+        self.assertIsNotNone(m, data[:200])
+        return int(m.group(1))
+
+    def test_headers_too_large(self):
+        """Request line plus headers are limited to 64 KiB: past it a 4xx, not buffering."""
+        many = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 100) for i in range(1000))
+        for name, request in (
+                ("many headers", b"GET /healthz HTTP/1.1\r\nHost: vocd\r\n" + many + b"\r\n"),
+                ("one long header",
+                 b"GET /healthz HTTP/1.1\r\nHost: vocd\r\nX-Big: " + b"a" * 100000 +
+                 b"\r\n\r\n"),
+                ("long request line",
+                 b"GET /healthz?" + b"a" * 100000 + b" HTTP/1.1\r\nHost: vocd\r\n\r\n")):
+            with self.subTest(name):
+                status = self.raw_status(request)
+                self.assertGreaterEqual(status, 400)
+                self.assertLess(status, 500)
+        # Big but under the limit is fine.
+        st, _, body = self.v.request("GET", "/healthz", token=None,
+                                     headers={"X-Pad": "a" * 30000})
+        self.assertEqual(st, 200, body)
+
 
 # ---------------------------------------------------------------------------------------------
 class TestRoles(ApiCase):
@@ -1308,6 +1348,46 @@ class TestShutdown(ApiCase):
                 self.assertIn(res[0], (201, 503), res)
                 if res[0] == 503:
                     self.assertTrue(res[1], "503 without Retry-After")
+            v.start()
+
+
+    def test_sigterm_prompt_after_clients_hung_up(self):
+        """Clients that send a request and hang up (RST) before the reply: the replies
+        cannot be written, and a later SIGTERM must not wait for them (the drain timeout is
+        30 s)."""
+        import socket
+        import struct
+        with Vocd() as v:
+            n = 8
+            for i in range(n):
+                payload = json.dumps({"subject": "gone %d" % i, "external_id": "GONE-%d" % i},
+                                     ensure_ascii=False).encode()
+                s = socket.create_connection((v.host, v.port), timeout=10)
+                s.sendall(b"POST /api/v1/cases HTTP/1.1\r\nHost: vocd\r\n"
+                          b"Authorization: Bearer " + TOKENS["admin"].encode() + b"\r\n"
+                          b"Content-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
+                # Linger 0: close sends RST, so writing the reply fails.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+            # The requests were read and written (durable) even though nobody got a reply.
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                st, _, body = v.request("GET", q("/api/v1/cases", limit=100))
+                self.assertEqual(st, 200, body)
+                if len(body["cases"]) == n:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(len(body["cases"]), n, body)
+            time.sleep(0.3)  # the failed replies are behind us
+            t0 = time.monotonic()
+            v.proc.send_signal(signal.SIGTERM)
+            rc = v.wait_exit(30)
+            took = time.monotonic() - t0
+            self.assertEqual(rc, 0, v.log()[-2000:])
+            self.assertLess(took, 10, "SIGTERM waited for replies nobody could receive")
+            self.assertNotIn("drain timed out", v.log())
+            self.assertRegex(v.log(), r"draining signal=SIGTERM inflight=0\b")
             v.start()
 
 
