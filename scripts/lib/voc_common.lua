@@ -253,6 +253,170 @@ function M.duration(v)
   return nil
 end
 
+-- ---- deadlines written in a text ---------------------------------------------------------
+
+-- Units of "<number><unit>内" in normalised (Simplified, lower-case) text, longest first so
+-- that 个工作日 is not read as 日. A working day counts as a calendar day: the profile does
+-- not know the config's calendars, and a deadline read this way is never later than the
+-- customer's own.
+local WITHIN_UNITS = {
+  { "个工作日", 86400 }, { "工作日", 86400 }, { "个小时", 3600 }, { "小时", 3600 },
+  { "个钟头", 3600 }, { "钟头", 3600 }, { "分钟", 60 }, { "个星期", 604800 },
+  { "星期", 604800 }, { "个月", 2592000 }, { "天", 86400 }, { "日", 86400 }, { "周", 604800 },
+  { "h", 3600 },
+}
+local CN_DIGITS = {
+  ["零"] = 0, ["一"] = 1, ["二"] = 2, ["两"] = 2, ["三"] = 3, ["四"] = 4, ["五"] = 5,
+  ["六"] = 6, ["七"] = 7, ["八"] = 8, ["九"] = 9,
+}
+local CN_TENS = { ["十"] = 10, ["百"] = 100 }
+local WITHIN = "内"
+-- Clause ends after NFKC (，；！？ become ASCII; 。 and 、 stay). "." is left out: it is the
+-- decimal point of "1.5小时" far more often than a sentence end in Chinese feedback.
+local CLAUSE_END = "[,;!?\n]"
+local FULL_STOPS = { "。", "、" }
+
+-- The value of a Chinese numeral ("二十四" 24, "十二" 12, "两" 2), or nil.
+local function cn_number(s)
+  if s == "" then return nil end
+  local total, digit = 0, nil
+  for _, cp in utf8.codes(s) do
+    local ch = utf8.char(cp)
+    if CN_DIGITS[ch] then
+      digit = CN_DIGITS[ch]
+    elseif CN_TENS[ch] then
+      total = total + (digit or 1) * CN_TENS[ch]
+      digit = nil
+    else
+      return nil
+    end
+  end
+  return total + (digit or 0)
+end
+
+-- The number written right before byte position `stop` (exclusive): "24", "1.5", "两",
+-- "二十四", "半" (0.5), "1个半" (1.5). Returns the value and where the number starts, or nil.
+local function number_before(text, stop)
+  local head = text:sub(1, stop - 1):gsub("%s+$", "")
+  local half = false
+  if head:sub(-3) == "半" then
+    half, head = true, head:sub(1, -4)
+    if head:sub(-3) == "个" then head = head:sub(1, -4) end
+  end
+  local digits = head:match("(%d+%.%d+)$") or head:match("(%d+)$")
+  local value, start
+  if digits then
+    value, start = tonumber(digits), #head - #digits + 1
+  else
+    local i = #head + 1
+    while i > 3 do
+      local ch = head:sub(i - 3, i - 1)
+      if not (CN_DIGITS[ch] or CN_TENS[ch]) then break end
+      i = i - 3
+    end
+    value, start = cn_number(head:sub(i)), i
+  end
+  if half then
+    return (value or 0) + 0.5, start
+  end
+  if not value or value <= 0 then return nil end
+  return value, start
+end
+
+-- Bounds of the clause around byte position `pos`: from after the previous punctuation to
+-- before the next. Each search is one pass over the text.
+local function clause_bounds(text, pos)
+  local head = text:sub(1, pos - 1)
+  local first = (head:match(".*()" .. CLAUSE_END) or 0) + 1
+  for _, stop in ipairs(FULL_STOPS) do
+    local s = head:match(".*()" .. stop)
+    if s and s + #stop > first then first = s + #stop end
+  end
+  local last = (text:find(CLAUSE_END, pos) or #text + 1) - 1
+  for _, stop in ipairs(FULL_STOPS) do
+    local s = text:find(stop, pos, true)
+    if s and s - 1 < last then last = s - 1 end
+  end
+  return first, last
+end
+
+-- Deadlines a customer wrote into a normalised text, as "<number><unit>内" (also 之内,
+-- 以内): "24小时内提交8d报告", "请于两个工作日内回复", "半小时内联系". A list of
+-- { seconds = n, after = the words after 内, before = the words before the number }, in
+-- text order; {} when there are none. `after` and `before` stay within the clause and stop
+-- at a neighbouring deadline ("12小时内回复原因并于72小时内提交8d报告" is two deadlines
+-- with their own words). Dates ("11月25日前") are not read.
+function M.stated_deadlines(text)
+  local found = {}
+  if type(text) ~= "string" or not text:find(WITHIN, 1, true) then return found end
+  local init = 1
+  while true do
+    local at = text:find(WITHIN, init, true)
+    if not at then break end
+    init = at + #WITHIN
+    local unit_end = at
+    local prev = text:sub(at - 3, at - 1)
+    if prev == "之" or prev == "以" then unit_end = at - 3 end
+    for _, u in ipairs(WITHIN_UNITS) do
+      local word = u[1]
+      if text:sub(unit_end - #word, unit_end - 1) == word then
+        local n, start = number_before(text, unit_end - #word)
+        if n then
+          local first, last = clause_bounds(text, at)
+          found[#found + 1] = { seconds = n * u[2], start = start, stop = init, first = first,
+                                last = last }
+        end
+        break
+      end
+    end
+  end
+  local out = {}
+  for i, d in ipairs(found) do
+    local next_d, prev_d = found[i + 1], found[i - 1]
+    local last = next_d and math.min(d.last, next_d.start - 1) or d.last
+    local first = prev_d and math.max(d.first, prev_d.stop) or d.first
+    out[i] = { seconds = d.seconds, after = text:sub(d.stop, last),
+               before = text:sub(first, d.start - 1) }
+  end
+  return out
+end
+
+local function topics_in(part, topics)
+  local hits, specific = {}, false
+  for _, topic in ipairs(topics) do
+    for _, word in ipairs(topic.words) do
+      if part:find(word, 1, true) then
+        hits[#hits + 1] = topic
+        specific = specific or not topic.fallback
+        break
+      end
+    end
+  end
+  return hits, specific
+end
+
+-- Which clocks the deadlines of M.stated_deadlines are about. `topics` is a list of
+-- { clock = name, words = { ... }, fallback = true|nil } (plain, normalised words). The
+-- words after a deadline decide ("3天内提交8d报告"), else those before it ("8d报告请在3天
+-- 内提交"); a deadline applies to every topic named there ("24小时内回复原因并结案"), a
+-- `fallback` topic (a bare "回复") only when no other is. Returns { [clock] = seconds },
+-- the shortest when a clock is named twice.
+function M.stated_targets(text, topics)
+  local targets = {}
+  for _, d in ipairs(M.stated_deadlines(text)) do
+    local hits, specific = topics_in(d.after, topics)
+    if #hits == 0 then hits, specific = topics_in(d.before, topics) end
+    for _, topic in ipairs(hits) do
+      local clock = topic.clock
+      if not (specific and topic.fallback)
+          and (not targets[clock] or d.seconds < targets[clock]) then
+        targets[clock] = d.seconds
+      end
+    end
+  end
+  return targets
+end
+
 -- ---- actions ----------------------------------------------------------------------------
 
 -- The `assigned` action that hands a freshly classified case to its lead department with

@@ -12,7 +12,8 @@
 --             an 8D report, when the customer asks for one, within 72 h -> `report_8d`;
 --             closed on the customer's side within 7 days -> `customer_closure`;
 --             closed in the plant within a month -> `internal_closure`.
---             "若顾客有规定时依顾客规定执行": case.fields.customer_sla overrides each target
+--             "若顾客有规定时依顾客规定执行": deadlines the customer states override these
+--             four targets: case.fields.customer_sla, else the text ("24小时内提交8D报告")
 --   4.3.3     field service at the customer done within 3 days of the request -> `field_service`
 --   4.2.2.2   a complaint closes only when (a) two consecutive batches of the same product
 --             came without the problem (`batch_clean` x2, `batch_defect` resets the count),
@@ -112,12 +113,29 @@ local function classify(case)
            priority = priority, tags = tags }
 end
 
--- 6.2 / 6.3.1 "若顾客有规定时依顾客规定执行": case.fields.customer_sla = { respond = "1h",
--- countermeasure = "12h", report_8d = "48h", customer_closure = "5d" } beats the default.
+-- 6.2 / 6.3.1 "若顾客有规定时依顾客规定执行": what the customer states beats the default.
+-- Deadlines written in the complaint ("24小时内提交8D报告", "請於兩個工作日內回覆原因分析",
+-- "3天内回复") are matched to the clock their clause names; the bare 回复 of 6.3.1 (回复不良
+-- 产生原因和短期对策) is the countermeasure, 联系 / 响应 / 回复邮件 (6.2) the first response.
+local STATED = {
+  { clock = "report_8d", words = { "8d" } },
+  { clock = "customer_closure", words = { "结案", "关闭", "闭环" } },
+  { clock = "countermeasure",
+    words = { "原因", "对策", "处理方案", "处理意见", "措施", "分析", "围堵" } },
+  { clock = "respond",
+    words = { "联系", "联络", "响应", "回电", "回邮件", "回复邮件", "答复邮件", "确认收到" } },
+  { clock = "countermeasure", words = { "回复", "答复", "反馈" }, fallback = true },
+}
+
+-- case.fields.customer_sla = { respond = "1h", countermeasure = "12h", report_8d = "48h",
+-- customer_closure = "5d" } (entered from the customer's requirements manual) comes first,
+-- then a deadline stated in the text, then the document's default.
 local function customer_or(name, default)
   return function(case)
     local sla = case.fields and case.fields.customer_sla
-    return type(sla) == "table" and C.duration(sla[name]) or default
+    local entered = type(sla) == "table" and C.duration(sla[name])
+    if entered then return entered end
+    return C.stated_targets(case.normalized, STATED)[name] or default
   end
 end
 

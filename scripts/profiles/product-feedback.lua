@@ -11,7 +11,8 @@
 --   三(三)1  summarised every day -> `summary` (one working day to the responsible department)
 --   三(三)3  严重 problems go to management at once: on classification the case gets
 --            管理层 as collaborator, an `escalated` event and a notification
---   五(一)2  the assigner sets the handling deadline -> `plan` and `resolve`, by severity
+--   五(一)2  the assigner sets the handling deadline -> `plan` and `resolve`, by severity;
+--            both start again when the case is reopened
 --   五(四)2  quality control verifies the result -> `verify`; the reporter is told only after
 --            that (五(五)1) -> `reply`, and `replied` / `closed` need a `verified` after the
 --            last `resolved`
@@ -143,10 +144,12 @@ return {
   clocks = {
     { name = "summary", start = "received", stop = "assigned", target = "9h",
       calendar = "workdays", warn = 0.8 },
+    -- `reopen`: a reopened case (the fix did not hold) gets a new handling deadline: no new
+    -- `assigned` comes, the department already has it.
     { name = "plan", start = "assigned", stop = "planned", calendar = "workdays", warn = 0.8,
-      target = by_severity("4h", "9h", "27h") },
+      reopen = true, target = by_severity("4h", "9h", "27h") },
     { name = "resolve", start = "assigned", stop = "resolved", calendar = "workdays",
-      warn = 0.8, target = by_severity("18h", "45h", "90h") },
+      warn = 0.8, reopen = true, target = by_severity("18h", "45h", "90h") },
     { name = "verify", start = "resolved", stop = "verified", target = "9h",
       calendar = "workdays", warn = 0.8 },
     { name = "reply", start = "verified", stop = "replied", target = "9h", calendar = "workdays",

@@ -11,8 +11,10 @@
 --            customer service answers the customer within 48 h -> `result`, `reply`
 --   四(五)2  revisit within 7 days of the answer -> `revisit`; an unsatisfied customer
 --            (satisfaction <= 2) reopens the case, which is analysed and handled again
---            until the customer is satisfied: `plan` and `revisit` start a new cycle on
---            `reopened`, and a complaint or suggestion closes only after a satisfied revisit
+--            until the customer is satisfied: `plan` starts a new cycle on `reopened`, the
+--            rest of the chain follows its own start events, so the next revisit is due 7
+--            days after the new answer (`replied`); a complaint or suggestion closes only
+--            after a satisfied revisit
 --   六(二)   KPIs (collection and handling timeliness ...) -> `score`
 -- All deadlines are in hours or days around the clock: the hotline is 24 h (三(一)2).
 local C = require("voc_common")
@@ -108,6 +110,8 @@ return {
 
   clocks = {
     { name = "classify", start = "received", stop = "classified", target = "2h", warn = 0.8 },
+    -- `reopen`: a reopened case is handled again from a new plan (四(五)2); no new
+    -- `assigned` comes, so the reopening starts the plan clock.
     { name = "plan", start = "assigned", stop = "planned", target = "24h", warn = 0.8,
       reopen = true },
     { name = "resolve", start = "planned", stop = "resolved", target = resolve_target,
@@ -115,8 +119,9 @@ return {
     { name = "result", start = "resolved", stop = "result_to_service", target = "24h",
       warn = 0.8 },
     { name = "reply", start = "result_to_service", stop = "replied", target = "48h", warn = 0.8 },
-    { name = "revisit", start = "replied", stop = "revisited", target = "7d", warn = 0.8,
-      reopen = true },
+    -- No `reopen`: after an unsatisfied revisit the 7 days count from the next answer to
+    -- the customer, not from the reopening (that round's handling has clocks of its own).
+    { name = "revisit", start = "replied", stop = "revisited", target = "7d", warn = 0.8 },
   },
 
   guard = function(case, event)

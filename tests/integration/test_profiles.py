@@ -187,11 +187,13 @@ class TestSuggestionHandling(ProfileCase):
             self.assertEqual(reopened[0]["actor"], "rules")
             self.assertIn("满意度 1", reopened[0]["note"])
             self.assertEqual(self.clock(case, "revisit", 1)["status"], "met")
-            for name in ("plan", "revisit"):
-                second = self.clock(case, name, 2)
-                self.assertEqual(second["status"], "running")
-                self.assertEqual(second["started_at"], reopened[0]["at"])
-                self.assertIsNone(second["stopped_at"])
+            second = self.clock(case, "plan", 2)
+            self.assertEqual(second["status"], "running")
+            self.assertEqual(second["started_at"], reopened[0]["at"])
+            self.assertIsNone(second["stopped_at"])
+            # The revisit of the second round counts from its answer, not from the reopening.
+            self.assertEqual([c for c in case["clocks"] if c["name"] == "revisit"
+                              and c.get("cycle", 1) == 2], [])
             self.wait_notification(v, cid, "回访不满意")
             self.refused(v, cid, "closed", "")  # the core: reopened cannot close
 
@@ -202,7 +204,20 @@ class TestSuggestionHandling(ProfileCase):
             self.assertEqual(self.clock(case, "resolve", 2)["status"], "running")
             self.post(v, cid, "resolved")
             self.post(v, cid, "result_to_service")
+            case = self.case(v, cid)
+            self.assertEqual(self.clock(case, "result", 2)["status"], "met")
+            self.assertEqual([c for c in case["clocks"] if c["name"] == "revisit"
+                              and c.get("cycle", 1) == 2], [])
             self.post(v, cid, "replied")
+            case = self.case(v, cid)
+            replied = self.events(case, "replied")
+            self.assertEqual(len(replied), 2)
+            revisit = self.clock(case, "revisit", 2)
+            self.assertEqual(revisit["started_at"], replied[1]["at"])
+            self.assertEqual(revisit["status"], "running")
+            self.assertEqual(revisit["target_s"], 7 * 86400)
+            self.assertAlmostEqual(parse_time(revisit["due_at"]) - parse_time(replied[1]["at"]),
+                                   7 * 86400, delta=0.01)
             self.post(v, cid, "revisited", satisfaction=5)
             case = self.case(v, cid)
             self.assertEqual(case["state"], "revisited")
@@ -231,8 +246,10 @@ class TestIatf16949(ProfileCase):
             targets = {name: self.clock(case, name)["target_s"]
                        for name in ("respond", "countermeasure", "report_8d", "customer_closure",
                                     "internal_closure", "field_service")}
+            # 6.2 / 6.3.1 "若顾客有规定时依顾客规定执行": the customer_sla field sets respond,
+            # the text's "24小时内提交8D报告" the 8D report; the rest are the defaults.
             self.assertEqual(targets, {"respond": 3600, "countermeasure": 86400,
-                                       "report_8d": 72 * 3600, "customer_closure": 7 * 86400,
+                                       "report_8d": 24 * 3600, "customer_closure": 7 * 86400,
                                        "internal_closure": 30 * 86400,
                                        "field_service": 3 * 86400})
             self.wait_notification(v, cid, "专案小组")
@@ -285,6 +302,18 @@ class TestIatf16949(ProfileCase):
             self.refused(v, cid, "closed", "preventive_action")
             self.post(v, cid, "preventive_action")
             self.post(v, cid, "closed")
+
+            # A deadline the customer writes (Traditional script, working days) replaces
+            # the document's one day for cause and short-term countermeasure (6.3.1).
+            tw = v.create_case(channel="email", subject="客訴：支架毛刺",
+                               text="貴司交付的支架毛刺超差，請於兩個工作日內回覆原因分析與臨時對策。")
+            case = self.case(v, tw)
+            counter = self.clock(case, "countermeasure")
+            self.assertEqual(counter["target_s"], 2 * 86400)
+            self.assertAlmostEqual(parse_time(counter["due_at"]) - parse_time(counter["started_at"]),
+                                   2 * 86400, delta=0.01)
+            self.assertEqual(self.clock(case, "respond")["target_s"], 2 * 3600)
+            self.assertEqual(self.clock(case, "customer_closure")["target_s"], 7 * 86400)
 
             # An inquiry is no complaint: nothing logged, no complaint deadlines.
             q = v.create_case(channel="web", text="请提供XK-200型号的技术参数")
@@ -339,9 +368,20 @@ class TestProductFeedback(ProfileCase):
             self.post(v, cid, "revisited", satisfaction=2)
             self.assertIn("unsatisfied", self.case(v, cid)["classification"]["tags"])
             self.post(v, cid, "closed")
-            # A fix found wanting after the answer: verified again before the next reply.
+            # A fix found wanting after the answer: new handling deadlines from the reopening
+            # (五(一)2), verified again before the next reply.
             self.post(v, cid, "reopened")
+            case = self.case(v, cid)
+            reopened = self.events(case, "reopened")[0]
+            for name, target in (("plan", 4 * 3600), ("resolve", 18 * 3600)):
+                second = self.clock(case, name, 2)
+                self.assertEqual(second["started_at"], reopened["at"], name)
+                self.assertEqual(second["target_s"], target, name)
+                self.assertEqual(second["calendar"], "workdays", name)
+                self.assertEqual(second["status"], "running", name)
+                self.assertIsNotNone(second["due_at"], name)
             self.post(v, cid, "resolved")
+            self.assertEqual(self.clock(self.case(v, cid), "resolve", 2)["status"], "met")
             self.refused(v, cid, "replied", "verified")
 
 
