@@ -92,7 +92,7 @@ static bool agent_may_see(const struct voc_token_config *token, const json_t *re
             return true;
         size_t k;
         json_t *collab;
-        json_array_foreach(json_object_get(c, "collaborators"), k, collab)
+        json_array_foreach (json_object_get(c, "collaborators"), k, collab)
             if (strcmp(json_string_value(collab), token->departments[i]) == 0)
                 return true;
     }
@@ -121,9 +121,9 @@ static void reply_submit_result(struct evhttp_request *req, const struct voc_sub
                                       res->status == VOC_SUBMIT_CREATED));
         break;
     case VOC_SUBMIT_APPENDED:
-        voc_http_reply_json(req, 201,
-                            json_pack("{s:I, s:i}", "id", (json_int_t)res->case_id, "seq",
-                                      (int)res->event_seq));
+        voc_http_reply_json(
+            req, 201,
+            json_pack("{s:I, s:i}", "id", (json_int_t)res->case_id, "seq", (int)res->event_seq));
         break;
     case VOC_SUBMIT_INVALID:
         voc_http_reply_error(req, res->http_status, res->error_code, "%s", res->message);
@@ -341,15 +341,15 @@ static void list_cases(struct request *r)
         voc_http_reply_error(r->req, 400, "bad_request", "malformed query string");
         return;
     }
-    struct voc_case_query q = {
-        .since_us = INT64_MIN, .until_us = INT64_MAX, .limit = LIST_DEFAULT_LIMIT,
-        .max_scan = LIST_MAX_SCAN};
+    struct voc_case_query q = {.since_us = INT64_MIN,
+                               .until_us = INT64_MAX,
+                               .limit = LIST_DEFAULT_LIMIT,
+                               .max_scan = LIST_MAX_SCAN};
     struct list_filter f = {.r = r};
     const char *problem = NULL;
     char detail[200] = "";
     struct evkeyval *kv;
-    TAILQ_FOREACH(kv, &params, next)
-    {
+    TAILQ_FOREACH (kv, &params, next) {
         const char *k = kv->key, *v = kv->value;
         if (!voc_utf8_valid(v, strlen(v))) {
             problem = "invalid_utf8";
@@ -443,7 +443,8 @@ static void list_cases(struct request *r)
     json_t *cases = json_array();
     size_t i;
     json_t *record;
-    json_array_foreach(page.records, i, record) json_array_append_new(cases, voc_case_summary(record));
+    json_array_foreach (page.records, i, record)
+        json_array_append_new(cases, voc_case_summary(record));
     json_decref(page.records);
     json_t *body = json_pack("{s:o}", "cases", cases);
     if (page.more) {
@@ -466,15 +467,25 @@ struct breach_scan {
     struct voc_txn *txn;
     json_t *items;
     size_t limit;
+    size_t scanned;
     int64_t now_us;
     int error;
+    bool more; /* stopped early: next is where the next page starts */
+    struct voc_alert_pos next;
 };
 
 static int collect_breach(uint64_t case_id, uint16_t index, int64_t due_us, void *arg)
 {
     struct breach_scan *s = arg;
-    if (json_array_size(s->items) >= s->limit)
+    /* An agent's filter may skip most of the index, and each entry costs a case read:
+     * like the case list, stop after LIST_MAX_SCAN entries with a short page and a cursor
+     * rather than stall the event loop on a big store. */
+    if (json_array_size(s->items) >= s->limit || s->scanned >= LIST_MAX_SCAN) {
+        s->more = true;
+        s->next = (struct voc_alert_pos){.due_us = due_us, .case_id = case_id, .clock = index};
         return 1;
+    }
+    s->scanned++;
     json_t *record;
     int rc = voc_casedb_get(s->txn, case_id, &record);
     if (rc == MDB_NOTFOUND)
@@ -490,11 +501,11 @@ static int collect_breach(uint64_t case_id, uint16_t index, int64_t due_us, void
             "{s:I, s:O, s:O, s:O, s:O, s:f, s:O, s:O, s:O, s:O, s:O, s:O}", "case_id",
             (json_int_t)case_id, "clock", json_object_get(clock, "name"), "cycle",
             json_object_get(clock, "cycle"), "status", json_object_get(clock, "status"), "due_at",
-            json_object_get(clock, "due_at"), "overdue_s", (double)((s->now_us - due_us) / 1000) / 1e3,
-            "department", json_object_get(c, "department"), "state",
-            json_object_get(record, "state"), "subject", json_object_get(record, "subject"),
-            "category", json_object_get(c, "category"), "severity",
-            json_object_get(c, "severity"), "priority", json_object_get(c, "priority"));
+            json_object_get(clock, "due_at"), "overdue_s",
+            (double)((s->now_us - due_us) / 1000) / 1e3, "department",
+            json_object_get(c, "department"), "state", json_object_get(record, "state"), "subject",
+            json_object_get(record, "subject"), "category", json_object_get(c, "category"),
+            "severity", json_object_get(c, "severity"), "priority", json_object_get(c, "priority"));
         if (item)
             json_array_append_new(s->items, item);
     }
@@ -507,6 +518,8 @@ static void list_breaches(struct request *r)
     if (!require_role(r, R(ADMIN) | R(AGENT) | R(VIEWER)))
         return;
     size_t limit = 100;
+    struct voc_alert_pos from;
+    bool has_from = false;
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
     struct evkeyvalq params;
     TAILQ_INIT(&params);
@@ -515,14 +528,23 @@ static void list_breaches(struct request *r)
         return;
     }
     struct evkeyval *kv;
-    TAILQ_FOREACH(kv, &params, next)
-    {
+    TAILQ_FOREACH (kv, &params, next) {
+        if (strcmp(kv->key, "cursor") == 0) {
+            if (voc_sla_alert_cursor_parse(kv->value, &from) != 0) {
+                voc_http_reply_error(r->req, 400, "bad_request",
+                                     "cursor is not one this server gave out");
+                evhttp_clear_headers(&params);
+                return;
+            }
+            has_from = true;
+            continue;
+        }
         char *end;
         long n = strtol(kv->value, &end, 10);
         if (strcmp(kv->key, "limit") != 0 || *end || end == kv->value || n < 1 ||
             n > LIST_MAX_LIMIT) {
             voc_http_reply_error(r->req, 400, "bad_request",
-                                 "the only parameter is limit (1..%d)", LIST_MAX_LIMIT);
+                                 "the parameters are limit (1..%d) and cursor", LIST_MAX_LIMIT);
             evhttp_clear_headers(&params);
             return;
         }
@@ -537,14 +559,21 @@ static void list_breaches(struct request *r)
     }
     struct breach_scan s = {
         .r = r, .txn = &txn, .items = json_array(), .limit = limit, .now_us = voc_now_us()};
-    rc = voc_sla_list_alerts(&txn, collect_breach, &s);
+    rc = voc_sla_list_alerts(&txn, has_from ? &from : NULL, collect_breach, &s);
     voc_txn_abort(&txn);
     if (rc || s.error) {
         json_decref(s.items);
         reply_store_error(r->req, s.error ? s.error : rc);
         return;
     }
-    voc_http_reply_json(r->req, 200, json_pack("{s:o}", "breaches", s.items));
+    json_t *next = json_null();
+    if (s.more) {
+        char cursor[80];
+        voc_sla_alert_cursor_format(&s.next, cursor, sizeof cursor);
+        next = json_string(cursor);
+    }
+    voc_http_reply_json(r->req, 200,
+                        json_pack("{s:o, s:o}", "breaches", s.items, "next_cursor", next));
 }
 
 /* ---- GET /api/v1/status ---- */
@@ -561,10 +590,10 @@ static void get_status(struct request *r)
     }
     struct voc_writer_stats *ws = voc_writer_stats(d->writer);
     json_t *body = json_pack(
-        "{s:s, s:I, s:s?, s:I, s:{s:s, s:I, s:I, s:i}, s:{s:I, s:I}, s:b}", "version",
-        VOC_VERSION, "uptime_s", (json_int_t)((voc_now_us() - d->started_us) / VOC_US_PER_S),
-        "profile", d->profile_name, "cases", (json_int_t)info.entries[VOC_DB_CASES], "store",
-        "path", voc_store_path(d->store), "map_size", (json_int_t)info.map_size, "used_bytes",
+        "{s:s, s:I, s:s?, s:I, s:{s:s, s:I, s:I, s:i}, s:{s:I, s:I}, s:b}", "version", VOC_VERSION,
+        "uptime_s", (json_int_t)((voc_now_us() - d->started_us) / VOC_US_PER_S), "profile",
+        d->profile_name, "cases", (json_int_t)info.entries[VOC_DB_CASES], "store", "path",
+        voc_store_path(d->store), "map_size", (json_int_t)info.map_size, "used_bytes",
         (json_int_t)info.used_bytes, "schema_version", VOC_SCHEMA_VERSION, "writer", "queue",
         (json_int_t)atomic_load(&ws->queue_length), "queue_limit",
         (json_int_t)voc_writer_queue_limit(d->writer), "draining", d->draining);
@@ -597,8 +626,8 @@ static void admin_reload(struct request *r)
         voc_http_reply_json(
             r->req, 422,
             json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "reload_failed", "message",
-                      "the new configuration or profile is invalid; the old one stays",
-                      "details", details));
+                      "the new configuration or profile is invalid; the old one stays", "details",
+                      details));
     }
     voc_diag_free(&diag);
 }
@@ -607,7 +636,7 @@ static void admin_reload(struct request *r)
  * mdb_env_copyfd2 may take a while on a big store, so it runs on its own thread into an
  * unlinked temporary file, which is then streamed back with sendfile. */
 
-struct backup {
+struct voc_backup {
     struct voc_daemon *d;
     struct evhttp_request *req;
     int fd;
@@ -618,7 +647,7 @@ struct backup {
 
 static void *backup_thread(void *arg)
 {
-    struct backup *b = arg;
+    struct voc_backup *b = arg;
     b->rc = voc_store_copy_to_fd(b->d->store, b->fd);
     event_active(b->finished, 0, 0);
     return NULL;
@@ -628,10 +657,10 @@ static void backup_finished(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct backup *b = arg;
+    struct voc_backup *b = arg;
     pthread_join(b->thread, NULL);
     event_free(b->finished);
-    b->d->backup_running = false;
+    b->d->backup = NULL;
     struct stat st;
     if (b->rc != 0 || fstat(b->fd, &st) != 0) {
         voc_error("api", "backup failed error=\"%s\"", mdb_strerror(b->rc ? b->rc : errno));
@@ -656,11 +685,11 @@ static void admin_backup(struct request *r)
 {
     if (!require_role(r, R(ADMIN)))
         return;
-    if (r->d->backup_running) {
+    if (r->d->backup) {
         voc_http_reply_error(r->req, 409, "conflict", "a backup is already running");
         return;
     }
-    struct backup *b = calloc(1, sizeof *b);
+    struct voc_backup *b = calloc(1, sizeof *b);
     if (!b) {
         voc_http_reply_error(r->req, 500, "internal", "out of memory");
         return;
@@ -683,7 +712,22 @@ static void admin_backup(struct request *r)
         voc_http_reply_error(r->req, 500, "internal", "cannot start the backup");
         return;
     }
-    r->d->backup_running = true;
+    r->d->backup = b;
+}
+
+void voc_api_shutdown(struct voc_daemon *d)
+{
+    struct voc_backup *b = d->backup;
+    if (!b)
+        return;
+    /* The drain already waited for it as a request in flight, up to its timeout; the copy
+     * cannot be interrupted, and the store must not close under it. */
+    voc_warn("api", "shutdown waits for the running backup to finish");
+    pthread_join(b->thread, NULL);
+    event_free(b->finished);
+    close(b->fd);
+    free(b);
+    d->backup = NULL;
 }
 
 /* ---- routing ---- */
@@ -739,8 +783,7 @@ static void route_api(struct evhttp_request *req, void *arg)
         size_t id_len = slash ? (size_t)(slash - id_text) : strlen(id_text);
         uint64_t id;
         if (!parse_id(id_text, id_len, &id)) {
-            voc_http_reply_error(req, 404, "not_found", "no such case: %.*s", (int)id_len,
-                                 id_text);
+            voc_http_reply_error(req, 404, "not_found", "no such case: %.*s", (int)id_len, id_text);
             return;
         }
         if (!slash) {

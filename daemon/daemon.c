@@ -106,22 +106,22 @@ static void collect_core_metrics(struct evbuffer *out, void *arg)
                             "Writes waiting for the writer thread",
                             (double)atomic_load(&ws->queue_length));
     voc_metrics_write_counter(out, "vocd_writer_batches_total", NULL,
-                            "Write transactions committed (group commits)",
-                            (double)atomic_load(&ws->batches));
+                              "Write transactions committed (group commits)",
+                              (double)atomic_load(&ws->batches));
     voc_metrics_write_counter(out, "vocd_writer_jobs_total", NULL, "Writes committed",
-                            (double)atomic_load(&ws->jobs));
+                              (double)atomic_load(&ws->jobs));
     voc_metrics_write_counter(out, "vocd_writer_unavailable_total", NULL,
-                            "Writes failed because the store could not take them (503)",
-                            (double)atomic_load(&ws->unavailable));
+                              "Writes failed because the store could not take them (503)",
+                              (double)atomic_load(&ws->unavailable));
     voc_metrics_write_counter(out, "vocd_writer_map_full_retries_total", NULL,
-                            "Batches re-run after growing the LMDB map",
-                            (double)atomic_load(&ws->retries));
+                              "Batches re-run after growing the LMDB map",
+                              (double)atomic_load(&ws->retries));
     voc_metrics_write_gauge(out, "vocd_writer_largest_batch", NULL,
                             "Most writes committed in one transaction",
                             (double)atomic_load(&ws->batch_size_max));
     voc_metrics_write_counter(out, "vocd_writer_commit_seconds_total", NULL,
-                            "Time spent committing (fsync included)",
-                            (double)atomic_load(&ws->commit_us_total) / 1e6);
+                              "Time spent committing (fsync included)",
+                              (double)atomic_load(&ws->commit_us_total) / 1e6);
     voc_metrics_write_gauge(out, "vocd_uptime_seconds", NULL, "Seconds since start",
                             (double)(voc_now_us() - d->started_us) / 1e6);
 }
@@ -257,7 +257,8 @@ static void sla_rearm(struct voc_daemon *d)
 {
     if (d->sla_fire_pending || !d->sla_timer)
         return;
-    int64_t next = d->sla_armed_us == INT64_MIN ? voc_now_us() : voc_writer_next_deadline(d->writer);
+    int64_t next =
+        d->sla_armed_us == INT64_MIN ? voc_now_us() : voc_writer_next_deadline(d->writer);
     if (next == INT64_MAX) {
         evtimer_del(d->sla_timer);
         d->sla_armed_us = INT64_MAX;
@@ -483,9 +484,12 @@ void voc_daemon_free(struct voc_daemon *d)
     d->plugins = NULL;
     if (d->store)
         voc_metrics_remove_collector(collect_core_metrics, d);
+    /* Before the listener goes (the backup's request is a request of it) and before the
+     * store closes (the copy reads it). */
+    voc_api_shutdown(d);
     voc_http_free(d->http);
-    struct event **events[] = {&d->sig_term, &d->sig_int, &d->sig_hup, &d->drain_timer,
-                               &d->maintenance_timer, &d->sla_timer};
+    struct event **events[] = {&d->sig_term,    &d->sig_int,           &d->sig_hup,
+                               &d->drain_timer, &d->maintenance_timer, &d->sla_timer};
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
         if (*events[i])
             event_free(*events[i]);

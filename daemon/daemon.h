@@ -11,6 +11,7 @@
 
 struct event;
 struct event_base;
+struct voc_backup;
 struct voc_http;
 struct voc_notify;
 struct voc_plugin_host;
@@ -35,7 +36,7 @@ struct voc_daemon {
     int64_t drain_deadline_us;
     uint64_t drain_bytes_seen;
     int64_t drain_last_input_us;
-    bool backup_running;
+    struct voc_backup *backup; /* the online backup running now (api.c), NULL = none */
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer, *maintenance_timer, *sla_timer;
     int64_t sla_armed_us; /* deadline the SLA timer is set for; INT64_MAX = none */
     bool sla_fire_pending;
@@ -61,5 +62,8 @@ int voc_daemon_load_rules(const struct voc_config *cfg, struct voc_rules **out,
 
 /* Register the HTTP API routes (api.c). */
 void voc_api_register(struct voc_daemon *d);
+/* Wait for a running backup's copy to finish and drop it, unanswered (api.c). Called at
+ * shutdown before the store closes: the copy thread reads the store's map. */
+void voc_api_shutdown(struct voc_daemon *d);
 
 #endif

@@ -1,6 +1,8 @@
 #include "sla.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +38,11 @@ void voc_sla_metrics_init(void)
     m_warnings = voc_metric_register("vocd_clock_warnings_total", NULL, VOC_METRIC_COUNTER,
                                      "SLA clock warnings recorded");
     /* Seconds of wall time from start to stop; buckets from a minute to a month. */
-    static const double bounds[] = {60,     300,    900,    3600,    7200,    14400,  28800,
-                                    86400,  172800, 259200, 604800,  1209600, 2592000};
+    static const double bounds[] = {60,    300,    900,    3600,   7200,    14400,  28800,
+                                    86400, 172800, 259200, 604800, 1209600, 2592000};
     h_time_to_stop = voc_histogram_register("vocd_clock_time_to_stop_seconds", NULL,
-                                            "Wall time from a clock's start to its stop",
-                                            bounds, sizeof bounds / sizeof bounds[0]);
+                                            "Wall time from a clock's start to its stop", bounds,
+                                            sizeof bounds / sizeof bounds[0]);
 }
 
 static void count_breach(const char *clock_name)
@@ -130,8 +132,7 @@ static const struct voc_calendar *calendar_of(const struct voc_sla_case *c, cons
     if (!cal) {
         /* The calendar was removed by a reload: count around the clock rather than never. */
         voc_warn("sla", "unknown calendar, counting 24x7 case=%llu clock=%s calendar=%s",
-                 (unsigned long long)case_id_of(c), voc_json_str(clock, "name"),
-                 name ? name : "?");
+                 (unsigned long long)case_id_of(c), voc_json_str(clock, "name"), name ? name : "?");
         cal = voc_calendar_24x7();
     }
     return cal;
@@ -288,7 +289,9 @@ static void add_rule_error_tag(json_t *record)
         return;
     size_t i;
     json_t *t;
-    json_array_foreach(tags, i, t) if (strcmp(json_string_value(t), "rule_error") == 0) return;
+    json_array_foreach (tags, i, t)
+        if (strcmp(json_string_value(t), "rule_error") == 0)
+            return;
     json_array_append_new(tags, json_string("rule_error"));
 }
 
@@ -314,6 +317,15 @@ static void start_clock(struct voc_sla_case *c, size_t def_index, int cycle)
         free(err);
         json_decref(view);
     }
+    char why[160];
+    if (has_target && !voc_sla_target_ok(target, why, sizeof why)) {
+        /* Whatever the profile returned, the clock runs without a deadline rather than
+         * with one computed from an overflowing number. */
+        voc_warn("rules", "clock target refused case=%llu clock=%s error=\"%s\"",
+                 (unsigned long long)case_id_of(c), def->name, why);
+        add_rule_error_tag(c->record);
+        has_target = false;
+    }
     json_t *clock = json_object();
     json_object_set_new(clock, "name", json_string(def->name));
     json_object_set_new(clock, "cycle", json_integer(cycle));
@@ -327,9 +339,9 @@ static void start_clock(struct voc_sla_case *c, size_t def_index, int cycle)
         int64_t target_us = (int64_t)(target * 1e6);
         json_object_set_new(clock, "_running_since", json_integer(c->now_us));
         json_object_set_new(clock, "_remaining_us", json_integer(target_us));
-        json_object_set_new(clock, "_warn_remaining_us",
-                            json_integer(def->warn > 0 ? (json_int_t)(target * def->warn * 1e6)
-                                                       : -1));
+        json_object_set_new(
+            clock, "_warn_remaining_us",
+            json_integer(def->warn > 0 ? (json_int_t)(target * def->warn * 1e6) : -1));
     }
     json_array_append_new(clocks, clock);
     schedule(c, (uint16_t)index, clock);
@@ -369,7 +381,8 @@ static void pause_clock(struct voc_sla_case *c, uint16_t index, json_t *clock)
         int64_t warn_left = voc_json_int(clock, "_warn_remaining_us", -1);
         if (warn_left >= 0) {
             warn_left -= used;
-            json_object_set_new(clock, "_warn_remaining_us", json_integer(warn_left > 0 ? warn_left : 0));
+            json_object_set_new(clock, "_warn_remaining_us",
+                                json_integer(warn_left > 0 ? warn_left : 0));
         }
     }
     json_object_set_new(clock, "_paused_from", json_string(status));
@@ -466,8 +479,8 @@ int voc_sla_apply_event(struct voc_sla_case *c, const char *type)
     /* A closed, rejected or duplicate case owes nothing more: its open clocks stop
      * (a breached one stays breached). */
     const char *state = voc_json_str(c->record, "state");
-    if (state && (!strcmp(state, "closed") || !strcmp(state, "rejected") ||
-                  !strcmp(state, "duplicate"))) {
+    if (state &&
+        (!strcmp(state, "closed") || !strcmp(state, "rejected") || !strcmp(state, "duplicate"))) {
         clocks = json_object_get(c->record, "clocks");
         for (size_t i = 0; i < json_array_size(clocks); i++) {
             json_t *clock = json_array_get(clocks, i);
@@ -587,12 +600,56 @@ static int visit_alert(const MDB_val *key, const MDB_val *val, void *arg)
                  (int64_t)(voc_key_get_u64(k) - TIME_BIAS), s->arg);
 }
 
-int voc_sla_list_alerts(struct voc_txn *txn,
+int voc_sla_list_alerts(struct voc_txn *txn, const struct voc_alert_pos *from,
                         int (*fn)(uint64_t case_id, uint16_t clock, int64_t due_us, void *arg),
                         void *arg)
 {
     struct alert_scan s = {fn, arg};
-    return voc_txn_scan(txn, VOC_DB_ALERTS, "", 0, NULL, 0, NULL, 0, false, visit_alert, &s);
+    struct voc_key k;
+    if (from)
+        alert_key(&k, from->due_us, from->case_id, from->clock);
+    return voc_txn_scan(txn, VOC_DB_ALERTS, "", 0, from ? k.buf : NULL, from ? k.len : 0, NULL, 0,
+                        false, visit_alert, &s);
+}
+
+void voc_sla_alert_cursor_format(const struct voc_alert_pos *pos, char *buf, size_t len)
+{
+    snprintf(buf, len, "%" PRIx64 "-%" PRIx64 "-%x", (uint64_t)pos->due_us + TIME_BIAS,
+             pos->case_id, (unsigned)pos->clock);
+}
+
+int voc_sla_alert_cursor_parse(const char *text, struct voc_alert_pos *pos)
+{
+    uint64_t part[3];
+    const char *p = text;
+    for (int i = 0; i < 3; i++) {
+        /* strtoull would take a sign or spaces: only hex digits are ours. */
+        size_t n = strspn(p, "0123456789abcdef");
+        if (n == 0 || n > 16 || (i < 2 ? p[n] != '-' : p[n] != '\0'))
+            return -1;
+        part[i] = strtoull(p, NULL, 16);
+        p += n + 1;
+    }
+    if (part[2] > UINT16_MAX)
+        return -1;
+    pos->due_us = (int64_t)(part[0] - TIME_BIAS);
+    pos->case_id = part[1];
+    pos->clock = (uint16_t)part[2];
+    return 0;
+}
+
+bool voc_sla_target_ok(double target_s, char *msg, size_t msglen)
+{
+    if (!isfinite(target_s) || target_s <= 0) {
+        snprintf(msg, msglen, "target %g s is not a positive duration", target_s);
+        return false;
+    }
+    if (target_s > VOC_SLA_MAX_TARGET_S) {
+        snprintf(msg, msglen, "target %g s is above the limit of 10 years (%.0f s)", target_s,
+                 VOC_SLA_MAX_TARGET_S);
+        return false;
+    }
+    return true;
 }
 
 int voc_sla_open_counts(struct voc_txn *txn, struct voc_sla_counts *counts)
@@ -615,13 +672,11 @@ json_t *voc_sla_clocks_view(const json_t *clocks, int64_t now_us)
     json_t *out = json_array();
     size_t i;
     json_t *clock;
-    json_array_foreach(clocks, i, clock)
-    {
+    json_array_foreach (clocks, i, clock) {
         json_t *v = json_object();
         const char *key;
         json_t *value;
-        json_object_foreach((json_t *)clock, key, value)
-        {
+        json_object_foreach ((json_t *)clock, key, value) {
             if (key[0] != '_')
                 json_object_set(v, key, value);
         }

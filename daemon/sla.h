@@ -69,11 +69,30 @@ int voc_sla_drop(struct voc_txn *txn, const struct voc_deadline *d);
 /* The first pending deadline (INT64_MAX when none). */
 int64_t voc_sla_next_deadline(struct voc_txn *txn);
 
-/* Clocks in warning or breached, earliest due first: fn(case_id, clock index, due_us, arg)
- * returns 0 to go on, 1 to stop. */
-int voc_sla_list_alerts(struct voc_txn *txn,
+/* An entry of the alerts index, or where a listing of it goes on. */
+struct voc_alert_pos {
+    int64_t due_us;
+    uint64_t case_id;
+    uint16_t clock;
+};
+
+/* Clocks in warning or breached, earliest due first, from `from` on (inclusive; NULL = the
+ * first): fn(case_id, clock index, due_us, arg) returns 0 to go on, 1 to stop. */
+int voc_sla_list_alerts(struct voc_txn *txn, const struct voc_alert_pos *from,
                         int (*fn)(uint64_t case_id, uint16_t clock, int64_t due_us, void *arg),
                         void *arg);
+/* The opaque cursor text of a position (GET /api/v1/breaches `next_cursor`), and back:
+ * parse returns 0, or -1 for text this server did not give out. */
+void voc_sla_alert_cursor_format(const struct voc_alert_pos *pos, char *buf, size_t len);
+int voc_sla_alert_cursor_parse(const char *text, struct voc_alert_pos *pos);
+
+/* The largest clock target accepted: ten years. The target becomes integer microseconds;
+ * anything near the range of int64_t would overflow (undefined behaviour), and a target of
+ * centuries is a mistake in the profile, not a service level. */
+#define VOC_SLA_MAX_TARGET_S (10 * 365.25 * 86400.0)
+/* Is `target_s` a usable clock target (positive, finite, at most VOC_SLA_MAX_TARGET_S)?
+ * When not, a message saying why goes to msg. */
+bool voc_sla_target_ok(double target_s, char *msg, size_t msglen);
 
 /* Open (not stopped) clocks by status: running, paused, warning, breached. */
 struct voc_sla_counts {

@@ -155,6 +155,30 @@ class TestBreach(SlaBase):
             self.assertEqual(items[0]["status"], "breached")
             self.assertGreater(items[0]["overdue_s"], items[1]["overdue_s"])
             self.assertGreater(items[1]["overdue_s"], 0.5)
+            self.assertIsNone(body["next_cursor"])
+            # Paging: limit + next_cursor walk the same list, one entry at a time.
+            walked, cursor, pages = [], None, 0
+            while True:
+                path = "/api/v1/breaches?limit=1" + ("&cursor=" + cursor if cursor else "")
+                st, _, page = v.request("GET", path)
+                self.assertEqual(st, 200, page)
+                self.assertLessEqual(len(page["breaches"]), 1)
+                walked += [(i["case_id"], i["clock"]) for i in page["breaches"]]
+                cursor = page["next_cursor"]
+                pages += 1
+                self.assertLess(pages, 10)
+                if cursor is None:
+                    break
+            self.assertEqual(walked, [(i["case_id"], i["clock"]) for i in body["breaches"]])
+            for bad in ("x", "1-2", "-1-2-3", "1-2-3-4"):
+                st, _, err = v.request("GET", "/api/v1/breaches?cursor=" + bad)
+                self.assertEqual(st, 400, err)
+                self.assertEqual(err["error"]["code"], "bad_request")
+            # An agent of 质量部 sees its department's case only.
+            st, _, page = v.request("GET", "/api/v1/breaches", token="agent")
+            self.assertEqual(st, 200, page)
+            self.assertEqual([i["case_id"] for i in page["breaches"]], [second])
+            self.assertIsNone(page["next_cursor"])
 
             text = self.metrics(v)
             self.assertEqual(self.metric(text, "vocd_clocks_open", 'status="breached"'), 2)

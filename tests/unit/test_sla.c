@@ -132,11 +132,11 @@ static void teardown(void)
 
 static void create_case_in(struct voc_txn *txn, uint64_t id, const char *severity)
 {
-    json_t *rec = json_pack("{s:I, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:[]}, s:[], s:b, s:[]}",
-                            "id", (json_int_t)id, "state", "new", "received_at",
-                            "2026-11-16T08:00:00.000Z", "subject", "SLA test", "classification",
-                            "severity", severity, "department", "质量部", "category", "产品质量",
-                            "tags", "clocks", "breached", 0, "fired");
+    json_t *rec =
+        json_pack("{s:I, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:[]}, s:[], s:b, s:[]}", "id",
+                  (json_int_t)id, "state", "new", "received_at", "2026-11-16T08:00:00.000Z",
+                  "subject", "SLA test", "classification", "severity", severity, "department",
+                  "质量部", "category", "产品质量", "tags", "clocks", "breached", 0, "fired");
     ck_assert_ptr_nonnull(rec);
     ck_assert_int_eq(voc_casedb_put(txn, NULL, rec), 0);
     json_decref(rec);
@@ -223,16 +223,14 @@ static int fire_due_in(struct voc_txn *txn)
             ck_assert_int_ge(rc, 0);
             if (rc == 1) {
                 ck_assert_ptr_nonnull(clock);
-                ck_assert_str_eq(status, due[i].kind == VOC_DEADLINE_WARNING ? "warning"
-                                                                             : "breached");
+                ck_assert_str_eq(status,
+                                 due[i].kind == VOC_DEADLINE_WARNING ? "warning" : "breached");
                 json_array_append_new(
                     json_object_get(rec, "fired"),
                     json_pack("{s:s, s:i, s:O, s:O, s:O}", "type",
-                              strcmp(status, "warning") == 0 ? "clock_warning"
-                                                             : "clock_breached",
-                              "index", (int)due[i].clock, "clock",
-                              json_object_get(clock, "name"), "cycle",
-                              json_object_get(clock, "cycle"), "due_at",
+                              strcmp(status, "warning") == 0 ? "clock_warning" : "clock_breached",
+                              "index", (int)due[i].clock, "clock", json_object_get(clock, "name"),
+                              "cycle", json_object_get(clock, "cycle"), "due_at",
                               json_object_get(clock, "due_at")));
                 fired++;
             }
@@ -261,8 +259,7 @@ static json_t *clock_of(json_t *rec, const char *name, int cycle)
 {
     size_t i;
     json_t *clock;
-    json_array_foreach(json_object_get(rec, "clocks"), i, clock)
-    {
+    json_array_foreach (json_object_get(rec, "clocks"), i, clock) {
         if (strcmp(voc_json_str(clock, "name"), name) == 0 &&
             voc_json_int(clock, "cycle", 0) == cycle)
             return clock;
@@ -274,7 +271,7 @@ static size_t clocks_named(json_t *rec, const char *name)
 {
     size_t i, n = 0;
     json_t *clock;
-    json_array_foreach(json_object_get(rec, "clocks"), i, clock)
+    json_array_foreach (json_object_get(rec, "clocks"), i, clock)
         n += strcmp(voc_json_str(clock, "name"), name) == 0;
     return n;
 }
@@ -312,10 +309,8 @@ static void assert_counts(int64_t running, int64_t paused, int64_t warning, int6
     ck_assert_msg(c.running == running && c.paused == paused && c.warning == warning &&
                       c.breached == breached,
                   "open clocks running=%" PRId64 " paused=%" PRId64 " warning=%" PRId64
-                  " breached=%" PRId64 ", expected %" PRId64 "/%" PRId64 "/%" PRId64
-                  "/%" PRId64,
-                  c.running, c.paused, c.warning, c.breached, running, paused, warning,
-                  breached);
+                  " breached=%" PRId64 ", expected %" PRId64 "/%" PRId64 "/%" PRId64 "/%" PRId64,
+                  c.running, c.paused, c.warning, c.breached, running, paused, warning, breached);
 }
 
 static int64_t next_deadline(void)
@@ -340,8 +335,7 @@ static size_t key_count(enum voc_db db)
     struct voc_txn txn;
     size_t n = 0;
     ck_assert_int_eq(voc_txn_begin_read(store, &txn), 0);
-    ck_assert_int_eq(voc_txn_scan(&txn, db, "", 0, NULL, 0, NULL, 0, false, count_keys_cb, &n),
-                     0);
+    ck_assert_int_eq(voc_txn_scan(&txn, db, "", 0, NULL, 0, NULL, 0, false, count_keys_cb, &n), 0);
     voc_txn_abort(&txn);
     return n;
 }
@@ -370,7 +364,7 @@ static struct alert_list alerts(void)
     struct alert_list l = {.n = 0};
     struct voc_txn txn;
     ck_assert_int_eq(voc_txn_begin_read(store, &txn), 0);
-    ck_assert_int_eq(voc_sla_list_alerts(&txn, collect_alert, &l), 0);
+    ck_assert_int_eq(voc_sla_list_alerts(&txn, NULL, collect_alert, &l), 0);
     voc_txn_abort(&txn);
     return l;
 }
@@ -379,7 +373,7 @@ static size_t fired_count(json_t *rec, const char *type)
 {
     size_t i, n = 0;
     json_t *f;
-    json_array_foreach(json_object_get(rec, "fired"), i, f)
+    json_array_foreach (json_object_get(rec, "fired"), i, f)
         n += strcmp(voc_json_str(f, "type"), type) == 0;
     return n;
 }
@@ -388,7 +382,7 @@ static bool has_tag(json_t *rec, const char *tag)
 {
     size_t i;
     json_t *t;
-    json_array_foreach(json_object_get(json_object_get(rec, "classification"), "tags"), i, t)
+    json_array_foreach (json_object_get(json_object_get(rec, "classification"), "tags"), i, t)
         if (strcmp(json_string_value(t), tag) == 0)
             return true;
     return false;
@@ -436,7 +430,7 @@ START_TEST(test_start_stop_met)
     json_t *view = voc_sla_clocks_view(json_object_get(rec, "clocks"), now_us);
     const char *key;
     json_t *value;
-    json_object_foreach(json_array_get(view, 0), key, value)
+    json_object_foreach (json_array_get(view, 0), key, value)
         ck_assert_msg(key[0] != '_', "internal field %s in the view", key);
     ck_assert_ptr_null(json_object_get(json_array_get(view, 0), "overdue_s"));
     json_decref(view);
@@ -814,8 +808,7 @@ START_TEST(test_reopen_new_cycle)
     size_t i;
     json_t *f;
     int breaches = 0;
-    json_array_foreach(json_object_get(rec, "fired"), i, f)
-    {
+    json_array_foreach (json_object_get(rec, "fired"), i, f) {
         if (strcmp(voc_json_str(f, "clock"), "resolve") == 0 &&
             strcmp(voc_json_str(f, "type"), "clock_breached") == 0) {
             ck_assert_int_eq(voc_json_int(f, "cycle", 0), 2);
@@ -922,6 +915,106 @@ START_TEST(test_alerts_most_overdue_first)
 }
 END_TEST
 
+/* A listing goes on from a position (the API's cursor), and the cursor text round-trips. */
+START_TEST(test_alerts_from_position)
+{
+    for (uint64_t id = 1; id <= 3; id++) {
+        create_case(id, "general");
+        now_us = t0() + (int64_t)id * MIN_US;
+        apply(id, "received");
+    }
+    now_us = t0() + 5 * HOUR_US;
+    ck_assert_int_eq(fire_due(), 6);
+    struct alert_list all = alerts();
+    ck_assert_uint_eq(all.n, 3);
+    struct voc_alert_pos pos = {
+        .due_us = all.due[1], .case_id = all.case_id[1], .clock = all.clock[1]};
+    char text[80];
+    voc_sla_alert_cursor_format(&pos, text, sizeof text);
+    struct voc_alert_pos back;
+    ck_assert_int_eq(voc_sla_alert_cursor_parse(text, &back), 0);
+    ck_assert_int_eq(back.due_us, pos.due_us);
+    ck_assert_uint_eq(back.case_id, pos.case_id);
+    ck_assert_uint_eq(back.clock, pos.clock);
+
+    struct alert_list rest = {.n = 0};
+    struct voc_txn txn;
+    ck_assert_int_eq(voc_txn_begin_read(store, &txn), 0);
+    ck_assert_int_eq(voc_sla_list_alerts(&txn, &back, collect_alert, &rest), 0);
+    voc_txn_abort(&txn);
+    ck_assert_uint_eq(rest.n, 2); /* inclusive: the entry at the position, then the next */
+    ck_assert_uint_eq(rest.case_id[0], all.case_id[1]);
+    ck_assert_uint_eq(rest.case_id[1], all.case_id[2]);
+
+    /* Text this server did not give out. */
+    static const char *const bad[] = {"",       "abc",       "1-2",    "1-2-3-4",
+                                      "-1-2-3", "1-2-10000", "1-2-3 ", " 1-2-3",
+                                      "+1-2-3", "G-2-3",     "1--3",   "11111111111111111-2-3",
+                                      NULL};
+    for (int i = 0; bad[i]; i++)
+        ck_assert_msg(voc_sla_alert_cursor_parse(bad[i], &back) == -1, "accepted '%s'", bad[i]);
+}
+END_TEST
+
+/* A target beyond ten years, from a function or fixed in the profile, would overflow the
+ * microsecond arithmetic: it is refused like a failing target function. */
+START_TEST(test_target_over_limit)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/huge.lua", tmp_dir);
+    write_file(
+        path, "return { name = 'huge', clocks = {\n"
+              "  { name = 'number', start = 'received', stop = 'acknowledged',\n"
+              "    target = function(case) return 1e300 end },\n"
+              "  { name = 'days', start = 'received', stop = 'acknowledged',\n"
+              "    target = function(case) return '100000d' end },\n"
+              "  { name = 'fixed', start = 'received', stop = 'acknowledged', target = '4000d' },\n"
+              "  { name = 'ten_years', start = 'received', stop = 'acknowledged', warn = 0.5,\n"
+              "    target = function(case) return '3652d' end },\n"
+              "} }\n");
+    struct voc_diag diag;
+    voc_diag_init(&diag);
+    struct voc_rules *rules = NULL;
+    ck_assert_int_eq(voc_rules_load(path, NULL, NULL, NULL, &rules, &diag), 0);
+    voc_policy_free(policy);
+    policy = NULL;
+    ck_assert_int_eq(voc_policy_new(cfg, rules, &policy, &diag), 0);
+    voc_diag_free(&diag);
+
+    char why[160];
+    ck_assert(voc_sla_target_ok(VOC_SLA_MAX_TARGET_S, why, sizeof why));
+    ck_assert(!voc_sla_target_ok(VOC_SLA_MAX_TARGET_S + 1, why, sizeof why));
+    ck_assert_msg(strstr(why, "10 years") != NULL, "%s", why);
+    ck_assert(!voc_sla_target_ok(0, why, sizeof why));
+    ck_assert(!voc_sla_target_ok(-1, why, sizeof why));
+    ck_assert(!voc_sla_target_ok(1.0 / 0.0, why, sizeof why));
+
+    create_case(1, "general");
+    apply(1, "received");
+    json_t *rec = get_case(1);
+    static const char *const refused[] = {"number", "days", "fixed", NULL};
+    for (int i = 0; refused[i]; i++) {
+        json_t *clock = clock_of(rec, refused[i], 1);
+        ck_assert_ptr_nonnull(clock);
+        ck_assert_str_eq(status_of(clock), "running");
+        ck_assert(json_is_null(json_object_get(clock, "target_s")));
+        ck_assert(json_is_null(json_object_get(clock, "due_at")));
+    }
+    ck_assert(has_tag(rec, "rule_error"));
+    json_t *ten = clock_of(rec, "ten_years", 1);
+    ck_assert(json_real_value(json_object_get(ten, "target_s")) == 3652.0 * 86400);
+    ck_assert_int_eq(time_of(ten, "due_at"), t0() + 3652 * 24 * HOUR_US);
+    ck_assert_int_eq(time_of(ten, "warn_at"), t0() + 1826 * 24 * HOUR_US);
+    json_decref(rec);
+    /* Only the ten-year clock has deadlines (warning and due). */
+    ck_assert_uint_eq(key_count(VOC_DB_DEADLINES), 2);
+    /* And they stop like any other clock. */
+    apply(1, "acknowledged");
+    ck_assert_uint_eq(key_count(VOC_DB_DEADLINES), 0);
+    assert_counts(0, 0, 0, 0);
+}
+END_TEST
+
 /* ---- property test --------------------------------------------------------------------- */
 
 #define PROP_CASES 12
@@ -980,9 +1073,9 @@ static void assert_same(struct tuples *expected, struct tuples *actual, const ch
         ck_assert_msg(tuple_cmp(&expected->v[i], &actual->v[i]) == 0,
                       "step %u: %s #%zu differs: expected case %" PRIu64 " clock %u kind %u at "
                       "%" PRId64 ", found case %" PRIu64 " clock %u kind %u at %" PRId64,
-                      step, what, i, expected->v[i].id, expected->v[i].clock,
-                      expected->v[i].kind, expected->v[i].due, actual->v[i].id,
-                      actual->v[i].clock, actual->v[i].kind, actual->v[i].due);
+                      step, what, i, expected->v[i].id, expected->v[i].clock, expected->v[i].kind,
+                      expected->v[i].due, actual->v[i].id, actual->v[i].clock, actual->v[i].kind,
+                      actual->v[i].due);
     ck_assert_msg(expected->n == actual->n, "step %u: %zu %s expected, %zu in the index", step,
                   expected->n, what, actual->n);
 }
@@ -996,19 +1089,18 @@ static void check_invariants(struct voc_txn *txn, unsigned step)
         json_t *rec = get_case_in(txn, id);
         size_t i;
         json_t *clock;
-        json_array_foreach(json_object_get(rec, "clocks"), i, clock)
-        {
+        json_array_foreach (json_object_get(rec, "clocks"), i, clock) {
             /* At most one open clock per name. */
             if (json_is_null(json_object_get(clock, "stopped_at"))) {
                 size_t j;
                 json_t *other;
-                json_array_foreach(json_object_get(rec, "clocks"), j, other)
-                    ck_assert_msg(j == i ||
-                                      strcmp(voc_json_str(other, "name"),
-                                             voc_json_str(clock, "name")) != 0 ||
-                                      !json_is_null(json_object_get(other, "stopped_at")),
-                                  "step %u: case %" PRIu64 " has two open %s clocks", step, id,
-                                  voc_json_str(clock, "name"));
+                json_array_foreach (json_object_get(rec, "clocks"), j, other)
+                    ck_assert_msg(
+                        j == i ||
+                            strcmp(voc_json_str(other, "name"), voc_json_str(clock, "name")) != 0 ||
+                            !json_is_null(json_object_get(other, "stopped_at")),
+                        "step %u: case %" PRIu64 " has two open %s clocks", step, id,
+                        voc_json_str(clock, "name"));
             } else {
                 const char *s = status_of(clock);
                 ck_assert_msg(strcmp(s, "met") == 0 || strcmp(s, "breached") == 0,
@@ -1032,8 +1124,8 @@ static void check_invariants(struct voc_txn *txn, unsigned step)
                 want.breached++;
                 tuples_add(&al, due, id, (unsigned)i, 0);
             } else {
-                ck_assert_msg(strcmp(s, "paused") == 0, "step %u: open clock in status %s",
-                              step, s);
+                ck_assert_msg(strcmp(s, "paused") == 0, "step %u: open clock in status %s", step,
+                              s);
                 want.paused++;
                 ck_assert(due == INT64_MIN);
             }
@@ -1042,11 +1134,13 @@ static void check_invariants(struct voc_txn *txn, unsigned step)
         json_t *fired = json_object_get(rec, "fired");
         json_t *a, *b;
         size_t x, y;
-        json_array_foreach(fired, x, a) json_array_foreach(fired, y, b) if (x < y)
-            ck_assert_msg(voc_json_int(a, "index", -1) != voc_json_int(b, "index", -2) ||
-                              strcmp(voc_json_str(a, "type"), voc_json_str(b, "type")) != 0,
-                          "step %u: case %" PRIu64 " clock %lld fired %s twice", step, id,
-                          voc_json_int(a, "index", -1), voc_json_str(a, "type"));
+        json_array_foreach (fired, x, a)
+            json_array_foreach (fired, y, b)
+                if (x < y)
+                    ck_assert_msg(voc_json_int(a, "index", -1) != voc_json_int(b, "index", -2) ||
+                                      strcmp(voc_json_str(a, "type"), voc_json_str(b, "type")) != 0,
+                                  "step %u: case %" PRIu64 " clock %lld fired %s twice", step, id,
+                                  voc_json_int(a, "index", -1), voc_json_str(a, "type"));
         json_decref(rec);
     }
     struct voc_sla_counts got;
@@ -1057,12 +1151,12 @@ static void check_invariants(struct voc_txn *txn, unsigned step)
                   ", records say %" PRId64 "/%" PRId64 "/%" PRId64 "/%" PRId64,
                   step, got.running, got.paused, got.warning, got.breached, want.running,
                   want.paused, want.warning, want.breached);
-    ck_assert_int_eq(voc_txn_scan(txn, VOC_DB_DEADLINES, "", 0, NULL, 0, NULL, 0, false,
-                                  collect_tuple, &got_dl),
-                     0);
-    ck_assert_int_eq(voc_txn_scan(txn, VOC_DB_ALERTS, "", 0, NULL, 0, NULL, 0, false,
-                                  collect_tuple, &got_al),
-                     0);
+    ck_assert_int_eq(
+        voc_txn_scan(txn, VOC_DB_DEADLINES, "", 0, NULL, 0, NULL, 0, false, collect_tuple, &got_dl),
+        0);
+    ck_assert_int_eq(
+        voc_txn_scan(txn, VOC_DB_ALERTS, "", 0, NULL, 0, NULL, 0, false, collect_tuple, &got_al),
+        0);
     assert_same(&dl, &got_dl, "deadline keys", step);
     assert_same(&al, &got_al, "alert keys", step);
     int64_t next = voc_sla_next_deadline(txn);
@@ -1143,6 +1237,8 @@ static Suite *sla_suite(void)
     tcase_add_test(tc, test_second_start_does_not_restart);
     tcase_add_test(tc, test_stale_deadline_does_not_fire);
     tcase_add_test(tc, test_alerts_most_overdue_first);
+    tcase_add_test(tc, test_alerts_from_position);
+    tcase_add_test(tc, test_target_over_limit);
     tcase_add_loop_test(tc, test_property_random_operations, 0, 3);
     suite_add_tcase(s, tc);
     return s;
