@@ -275,7 +275,7 @@ static void get_case(struct request *r, uint64_t id)
     json_t *view = voc_case_view(record, events, voc_now_us());
     json_object_del(view, "normalized"); /* a matching aid, not part of the case */
     if (r->token->role == VOC_ROLE_VIEWER)
-        voc_case_mask_contact(view);
+        voc_case_mask_for_viewer(view);
     json_decref(record);
     json_decref(events);
     voc_http_reply_json(r->req, 200, view);

@@ -555,6 +555,51 @@ class TestRoles(ApiCase):
                          "forbidden")
         self.assertEqual(v.request("GET", "/api/v1/status", token="viewer")[0], 200)
 
+    def test_viewer_masks_addresses_in_fields_and_events(self):
+        """Channels keep sender and recipient addresses in fields and event data (the
+        e-mail plugin: fields.from/to/cc/envelope_from/recipients, message data.from): the
+        viewer sees them masked like customer.contact; other roles see them whole."""
+        v = self.v
+        fields = {"message_id": "<m1@mail.example.com>",
+                  "from": "张伟 <zhangwei@example.com>", "to": "service@vendor.cn",
+                  "cc": "Li <li.na@example.com>, wang@example.com",
+                  "recipients": ["service@vendor.cn"], "envelope_from": "zhangwei@example.com",
+                  "date": "2026-11-23", "caller": "13912345678",
+                  "hotline": {"callback": "+86 139 1234 5678", "工单": "WO-20261123-0042"}}
+        cid = v.create_case(subject="邮件来信", channel="email",
+                            customer={"name": "张伟", "contact": "zhangwei@example.com"},
+                            fields=fields)
+        st, _, body = self.event(v, cid, "message", note="补充说明",
+                                 data={"from": "zhangwei@example.com", "from_name": "张伟",
+                                       "subject": "Re: 邮件来信"})
+        self.assertEqual(st, 201, body)
+        masked = self.get_case(v, cid, token="viewer")
+        f = masked["fields"]
+        self.assertEqual(masked["customer"]["contact"], "z***@example.com")
+        self.assertEqual(f["from"], "张伟 <z***@example.com>")
+        self.assertEqual(f["to"], "s***@vendor.cn")
+        self.assertEqual(f["cc"], "Li <l***@example.com>, w***@example.com")
+        self.assertEqual(f["recipients"], ["s***@vendor.cn"])
+        self.assertEqual(f["envelope_from"], "z***@example.com")
+        self.assertEqual(f["caller"], "139****5678")
+        self.assertEqual(f["hotline"]["callback"], "+86****5678")
+        self.assertEqual(f["date"], "2026-11-23")
+        self.assertEqual(f["hotline"]["工单"], "WO-20261123-0042")
+        msg = [e for e in masked["events"] if e["type"] == "message"][-1]
+        self.assertEqual(msg["data"]["from"], "z***@example.com")
+        self.assertEqual(msg["data"]["from_name"], "张伟")
+        self.assertEqual(msg["note"], "补充说明")
+        dump = json.dumps({"fields": f, "events": masked["events"]}, ensure_ascii=False)
+        for secret in ("zhangwei@", "li.na@", "wang@", "service@", "13912345678", "1234 5678"):
+            self.assertNotIn(secret, dump)
+        # Admins and agents see the case as stored.
+        whole = self.get_case(v, cid)
+        self.assertEqual(whole["fields"], fields)
+        msg = [e for e in whole["events"] if e["type"] == "message"][-1]
+        self.assertEqual(msg["data"]["from"], "zhangwei@example.com")
+        # Masking one view left the store alone.
+        self.assertEqual(self.get_case(v, cid)["fields"], fields)
+
     def test_ingest_may_only_create(self):
         v = self.v
         st, _, body = v.request("POST", "/api/v1/cases", {"subject": "进件"}, token="ingest")
