@@ -1,6 +1,7 @@
 #include "notify.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdint.h>
@@ -38,6 +39,10 @@
 #define DUE_KEY_LEN 16
 /* The channel the e-mail plugin files Message-IDs under, so replies thread into the case. */
 #define EMAIL_CHANNEL "email"
+/* Recipients of one mail named by its outbox entry (a plugin's notification). */
+#define MAX_ENTRY_RECIPIENTS 50
+/* Longest Message-ID put into In-Reply-To (RFC 5322 lines stay under 998). */
+#define MAX_REPLY_ID 900
 
 struct notifier {
     char *name;
@@ -276,6 +281,42 @@ static void set_time(json_t *entry, const char *key, int64_t us)
     char when[40];
     voc_format_time(us, when, sizeof when);
     json_object_set_new(entry, key, json_string(when));
+}
+
+int voc_notify_outbox_put(struct voc_txn *txn, int64_t now_us, uint64_t case_id, uint32_t event_seq,
+                          json_t *entry, uint64_t *id_out)
+{
+    MDB_val k, v;
+    uint64_t next = 1;
+    int rc = voc_txn_last(txn, VOC_DB_OUTBOX, &k, &v);
+    if (rc == 0 && k.mv_size == 8)
+        next = voc_key_get_u64(k.mv_data) + 1;
+    else if (rc != MDB_NOTFOUND)
+        return rc;
+    json_object_set_new(entry, "id", json_integer((json_int_t)next));
+    json_object_set_new(entry, "case_id", json_integer((json_int_t)case_id));
+    json_object_set_new(entry, "event_seq", json_integer(event_seq));
+    set_time(entry, "created_at", now_us);
+    json_object_set_new(entry, "status", json_string("pending"));
+    json_object_set_new(entry, "attempts", json_integer(0));
+    set_time(entry, "next_attempt_at", now_us);
+    size_t len;
+    char *text = voc_json_dump(entry, &len);
+    if (!text)
+        return ENOMEM;
+    unsigned char key[8];
+    voc_key_set_u64(key, next);
+    rc = voc_txn_put(txn, VOC_DB_OUTBOX, key, sizeof key, text, len);
+    free(text);
+    struct voc_key due;
+    voc_key_init(&due);
+    voc_key_u64(&due, (uint64_t)now_us + DUE_BIAS);
+    voc_key_u64(&due, next);
+    if (rc == 0)
+        rc = voc_txn_put(txn, VOC_DB_OUTBOX_DUE, due.buf, due.len, "", 0);
+    if (rc == 0 && id_out)
+        *id_out = next;
+    return rc;
 }
 
 static int outcome_run(struct voc_job *base, struct voc_write_ctx *ctx)
@@ -619,6 +660,29 @@ static char *message_id(const struct notifier *x, uint64_t id, int64_t created_u
     return strdup(buf);
 }
 
+/* In-Reply-To and References in front of the built headers, so the customer's mail client
+ * files the answer under the message it answers. Header order carries no meaning. The id
+ * was checked to be printable ASCII without angle brackets when it was queued; it is
+ * checked again here because the outbox is data. */
+static int with_reply_headers(struct attempt *a, const char *id)
+{
+    if (!id || !id[0] || strlen(id) > MAX_REPLY_ID)
+        return 0;
+    for (const char *p = id; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '<' || *p == '>')
+            return 0;
+    size_t extra = 2 * strlen(id) + 48;
+    char *body = malloc(a->body_len + extra + 1);
+    if (!body)
+        return -1;
+    int n = snprintf(body, extra + 1, "In-Reply-To: <%s>\r\nReferences: <%s>\r\n", id, id);
+    memcpy(body + n, a->body, a->body_len + 1);
+    free(a->body);
+    a->body = body;
+    a->body_len += (size_t)n;
+    return 0;
+}
+
 static int email_setup(struct attempt *a, const struct notifier *x, const json_t *entry,
                        const json_t *payload, int64_t created_us, int64_t now_us, char *error,
                        size_t errlen)
@@ -628,8 +692,23 @@ static int email_setup(struct attempt *a, const struct notifier *x, const json_t
         snprintf(error, errlen, "from is not an e-mail address");
         return -1;
     }
-    for (size_t i = 0; i < x->to_count; i++) {
-        char *rcpt = voc_mail_angle_addr(x->to[i]);
+    /* A notification queued by a plugin (an acknowledgement to a customer) names its own
+     * recipients; the profile's go to the notifier's list. */
+    const char *to_list[MAX_ENTRY_RECIPIENTS];
+    size_t to_count = 0;
+    json_t *entry_to = json_object_get(entry, "to");
+    if (json_is_array(entry_to)) {
+        size_t i;
+        json_t *addr;
+        json_array_foreach (entry_to, i, addr)
+            if (json_is_string(addr) && to_count < MAX_ENTRY_RECIPIENTS)
+                to_list[to_count++] = json_string_value(addr);
+    } else {
+        for (size_t i = 0; i < x->to_count && to_count < MAX_ENTRY_RECIPIENTS; i++)
+            to_list[to_count++] = x->to[i];
+    }
+    for (size_t i = 0; i < to_count; i++) {
+        char *rcpt = voc_mail_angle_addr(to_list[i]);
         if (rcpt)
             a->rcpt = curl_slist_append(a->rcpt, rcpt);
         free(rcpt);
@@ -640,11 +719,12 @@ static int email_setup(struct attempt *a, const struct notifier *x, const json_t
         return -1;
     }
     char *subject = voc_notify_subject(a->case_id, voc_json_str(entry, "message"));
-    char *text = voc_notify_email_text(payload);
+    const char *own_text = voc_json_str(entry, "text");
+    char *text = own_text ? strdup(own_text) : voc_notify_email_text(payload);
     a->thread_ref = message_id(x, a->id, created_us);
     struct voc_notify_mail m = {.from = x->from,
-                                .to = (const char *const *)x->to,
-                                .to_count = x->to_count,
+                                .to = to_list,
+                                .to_count = to_count,
                                 .subject = subject,
                                 .text = text,
                                 .message_id = a->thread_ref,
@@ -654,6 +734,10 @@ static int email_setup(struct attempt *a, const struct notifier *x, const json_t
     a->body = subject && text && a->thread_ref ? voc_notify_mail_build(&m, &a->body_len) : NULL;
     free(subject);
     free(text);
+    if (a->body && with_reply_headers(a, voc_json_str(entry, "in_reply_to")) != 0) {
+        free(a->body);
+        a->body = NULL;
+    }
     if (!a->body) {
         /* Out of memory: no error text, so the entry stays due and is tried again. */
         free(mail_from);

@@ -16,12 +16,15 @@
 #ifndef VOC_NOTIFY_H
 #define VOC_NOTIFY_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct event_base;
 struct voc_config;
 struct voc_notify;
 struct voc_store;
+struct voc_txn;
 struct voc_writer;
 
 /* Copy the notifiers of cfg, register the metrics, and look at the outbox at the next turn
@@ -43,5 +46,13 @@ bool voc_notify_idle(const struct voc_notify *n);
 void voc_notify_stop(struct voc_notify *n);
 /* After the writer stopped (its last done() callbacks may still reach this module). */
 void voc_notify_free(struct voc_notify *n);
+
+/* Writer thread: put `entry` (an object holding at least "notifier" and "message", and for
+ * e-mail notifiers optionally "to" [addresses], "text" and "in_reply_to") into the outbox as
+ * a pending notification about case_id (event_seq 0 = none), due at now_us. The id, the
+ * case, the status and the times are filled in here. Returns 0 (*id_out set when not NULL)
+ * or an LMDB error (also sticky on txn). */
+int voc_notify_outbox_put(struct voc_txn *txn, int64_t now_us, uint64_t case_id, uint32_t event_seq,
+                          json_t *entry, uint64_t *id_out);
 
 #endif

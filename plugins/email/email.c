@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <vocd/plugin.h>
 
+#include "ack.h"
 #include "attachments.h"
 #include "lmtp_session.h"
 #include "maildir.h"
@@ -42,7 +43,18 @@ struct attachment_limits {
     long long max_count;
 };
 
+struct ack_config {
+    char *notifier;
+    char *subject;
+    char *text;
+    char *text_without_due;
+    char *clock;
+    char *time_zone;
+    char *time_format;
+};
+
 struct email_config {
+    struct ack_config acknowledge;
     char *lmtp;
     char *maildir;
     uint64_t max_message_size;
@@ -62,20 +74,60 @@ struct email_config {
 
 static const struct voc_option attachment_options[] = {
     {"max_size", VOC_OPT_SIZE, offsetof(struct attachment_limits, max_size), "20MB", 0,
-     "largest attachment (decoded); a message with a larger one is refused (552)", NULL, 0, 0,
-     NULL, 0, 0},
+     "largest attachment (decoded); a message with a larger one is refused (552)", NULL, 0, 0, NULL,
+     0, 0},
     {"max_count", VOC_OPT_INT, offsetof(struct attachment_limits, max_count), "50", 0,
      "most attachments in one message (more: refused)", NULL, 0, 0, NULL, 1, 1000},
     {0},
 };
 
+/* The acknowledgement's default body, in Chinese and English: customers of a mainland site
+ * write Chinese, the site's partners often English. */
+#define ACK_DEFAULT_TEXT                                                                                 \
+    "您好：\n\n您的来信已收到，受理编号 {case}，我们将在 {due} 之前答复您。\n" \
+    "如需补充信息，请直接回复本邮件，并保留主题中的 [VOC-{case}]。\n\n"          \
+    "Hello,\n\nyour message has been received as case {case} and will be answered by {due}.\n"           \
+    "To add anything, reply to this mail and keep [VOC-{case}] in the subject.\n"
+#define ACK_DEFAULT_TEXT_WITHOUT_DUE                                                               \
+    "您好：\n\n您的来信已收到，受理编号 {case}。\n"                                \
+    "如需补充信息，请直接回复本邮件，并保留主题中的 [VOC-{case}]。\n\n"    \
+    "Hello,\n\nyour message has been received as case {case}.\n"                                   \
+    "To add anything, reply to this mail and keep [VOC-{case}] in the subject.\n"
+
+static const struct voc_option ack_options[] = {
+    {"notifier", VOC_OPT_STRING, offsetof(struct ack_config, notifier), NULL, 0,
+     "e-mail notifier (notifiers:) that sends the acknowledgement; unset = none is sent", NULL, 0,
+     0, NULL, 0, 0},
+    {"subject", VOC_OPT_STRING, offsetof(struct ack_config, subject), "Re: {subject}", 0,
+     "subject after \"[VOC-<id>] \"; {case}, {subject}, {name}, {due}", NULL, 0, 0, NULL, 0, 0},
+    /* No table default for the bodies: several lines would break `vocd --options`. */
+    {"text", VOC_OPT_STRING, offsetof(struct ack_config, text), NULL, 0,
+     "body when a running clock promises a due time (default: a short Chinese and English "
+     "text, docs/email.md)",
+     NULL, 0, 0, NULL, 0, 0},
+    {"text_without_due", VOC_OPT_STRING, offsetof(struct ack_config, text_without_due), NULL, 0,
+     "body when no running clock has a due time (default: as text, without the promise)", NULL, 0,
+     0, NULL, 0, 0},
+    {"clock", VOC_OPT_STRING, offsetof(struct ack_config, clock), NULL, 0,
+     "the profile clock whose due time is promised (default: the first running one)", NULL, 0, 0,
+     NULL, 0, 0},
+    {"time_zone", VOC_OPT_STRING, offsetof(struct ack_config, time_zone), NULL, 0,
+     "time zone of {due}, e.g. Asia/Shanghai (default: the host's)", NULL, 0, 0, NULL, 0, 0},
+    {"time_format", VOC_OPT_STRING, offsetof(struct ack_config, time_format),
+     "%Y-%m-%d %H:%M (UTC%:z)", 0, "g_date_time_format() pattern of {due}", NULL, 0, 0, NULL, 0, 0},
+    {0},
+};
+
 static const struct voc_option email_options[] = {
+    {"acknowledge", VOC_OPT_TABLE, offsetof(struct email_config, acknowledge), NULL, 0,
+     "acknowledgement mail to the sender of a message that opened a case", ack_options, 0, 0, NULL,
+     0, 0},
     {"lmtp", VOC_OPT_STRING, offsetof(struct email_config, lmtp), NULL, 0,
      "LMTP listener host:port for the MTA (port 0 = any free port)", NULL, 0, 0, NULL, 0, 0},
     {"maildir", VOC_OPT_PATH, offsetof(struct email_config, maildir), NULL, 0,
      "a Maildir whose new/ is consumed (fetchmail, getmail, Dovecot)", NULL, 0, 0, NULL, 0, 0},
-    {"max_message_size", VOC_OPT_SIZE, offsetof(struct email_config, max_message_size), "25MB",
-     0, "largest message accepted (SIZE, 552 beyond)", NULL, 0, 0, NULL, 0, 0},
+    {"max_message_size", VOC_OPT_SIZE, offsetof(struct email_config, max_message_size), "25MB", 0,
+     "largest message accepted (SIZE, 552 beyond)", NULL, 0, 0, NULL, 0, 0},
     {"attachments", VOC_OPT_TABLE, offsetof(struct email_config, attachments), NULL, 0,
      "attachment limits", attachment_options, 0, 0, NULL, 0, 0},
     {"max_mime_depth", VOC_OPT_INT, offsetof(struct email_config, max_mime_depth), "32", 0,
@@ -109,10 +161,10 @@ struct lmtp_conn {
     struct bufferevent *bev;
     struct voc_lmtp_session *session;
     struct lmtp_conn *prev, *next;
-    bool busy;       /* a delivery is in flight */
-    bool in_feed;    /* inside voc_lmtp_feed: the feed loop goes on by itself */
-    bool closing;    /* free once the output is flushed */
-    bool dead;       /* socket gone while busy: free when the delivery ends */
+    bool busy;    /* a delivery is in flight */
+    bool in_feed; /* inside voc_lmtp_feed: the feed loop goes on by itself */
+    bool closing; /* free once the output is flushed */
+    bool dead;    /* socket gone while busy: free when the delivery ends */
     char peer[64];
 };
 
@@ -129,9 +181,10 @@ struct email_state {
     struct voc_maildir *maildir;
     struct voc_worker *worker;
     bool stopped;
-    size_t jobs; /* deliveries in flight */
-    struct voc_counter *c_received, *c_cases, *c_messages, *c_auto, *c_duplicates,
-        *c_rejected, *c_tempfail;
+    size_t jobs;         /* deliveries in flight */
+    GTimeZone *ack_zone; /* of the current config's acknowledge.time_zone */
+    struct voc_counter *c_received, *c_cases, *c_messages, *c_auto, *c_duplicates, *c_rejected,
+        *c_tempfail, *c_acks;
 };
 
 /* ---- the outcome of one delivery ------------------------------------------------------------ */
@@ -163,22 +216,22 @@ struct delivery {
     char store_err[600];
     struct voc_mail *mail;
     char key[MAX_REF_LEN + 8]; /* external_id / event ref */
-    json_t *attachments; /* [{name,type,size,sha256}] */
+    json_t *attachments;       /* [{name,type,size,sha256}] */
     /* routing, on the loop */
     char *envelope_from;
     char **recipients;
     size_t recipient_count;
     uint64_t thread_case;
+    struct outcome held; /* the answer, given once the acknowledgement is queued */
     delivery_done done;
     void *arg;
 };
 
-static void set_outcome(struct outcome *o, enum outcome_class cls, int code,
-                        const char *enhanced, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static void set_outcome(struct outcome *o, enum outcome_class cls, int code, const char *enhanced,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void set_outcome(struct outcome *o, enum outcome_class cls, int code,
-                        const char *enhanced, const char *fmt, ...)
+static void set_outcome(struct outcome *o, enum outcome_class cls, int code, const char *enhanced,
+                        const char *fmt, ...)
 {
     o->cls = cls;
     o->code = code;
@@ -293,14 +346,133 @@ static char *from_text(const struct voc_mail *m)
     return g_strdup(m->from_addr[0] ? m->from_addr : m->from_name);
 }
 
+/* ---- acknowledgement ------------------------------------------------------------------------- */
+
+/* The notification asking the core to mail the sender (docs/email.md, "Acknowledgement
+ * mail"), as JSON for api->notify; NULL (logged) when nothing is to be sent: an unusable
+ * sender address, or — for a re-delivery — a case this message did not open. */
+static char *ack_request(struct delivery *d, uint64_t case_id, bool created)
+{
+    struct email_state *st = d->st;
+    const struct ack_config *ack = &st->cfg->acknowledge;
+    const struct voc_mail *m = d->mail;
+    char *view_text = NULL;
+    size_t view_len = 0;
+    json_t *view = NULL;
+    if (st->api->case_get(st->p, case_id, &view_text, &view_len) == 1)
+        view = json_loadb(view_text, view_len, 0, NULL);
+    free(view_text);
+    const char *external_id = json_string_value(json_object_get(view, "external_id"));
+    const char *channel = json_string_value(json_object_get(view, "channel"));
+    bool opener =
+        external_id && channel && strcmp(external_id, d->key) == 0 && strcmp(channel, CHANNEL) == 0;
+    if (!created && !opener) {
+        /* A re-delivered reply: its Message-ID is known, but it did not open the case. */
+        json_decref(view);
+        return NULL;
+    }
+    if (!voc_ack_address_ok(m->from_addr)) {
+        st->api->log(st->p, VOC_PLOG_INFO,
+                     "no acknowledgement: the sender address is not usable case=%llu from=\"%s\"",
+                     (unsigned long long)case_id, m->from_addr);
+        json_decref(view);
+        return NULL;
+    }
+    int64_t due = 0;
+    bool has_due = view && voc_ack_due(view, ack->clock, &due);
+    json_decref(view);
+    char *due_text = has_due ? voc_ack_format_time(due, st->ack_zone, ack->time_format) : NULL;
+    struct voc_ack_values values = {
+        .case_id = case_id, .subject = m->subject, .name = m->from_name, .due = due_text};
+    char *subject = voc_ack_render(ack->subject, &values);
+    const char *body =
+        due_text ? (ack->text ? ack->text : ACK_DEFAULT_TEXT)
+                 : (ack->text_without_due ? ack->text_without_due : ACK_DEFAULT_TEXT_WITHOUT_DUE);
+    char *text = voc_ack_render(body, &values);
+    json_t *req = json_pack("{s:s, s:s, s:s, s:[s]}", "notifier", ack->notifier, "message", subject,
+                            "text", text, "to", m->from_addr);
+    if (req && m->message_id && voc_ack_message_id_ok(m->message_id))
+        json_object_set_new(req, "in_reply_to", json_string(m->message_id));
+    char *json = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    g_free(due_text);
+    g_free(subject);
+    g_free(text);
+    return json;
+}
+
+static void on_ack_result(void *arg, const struct voc_submit_result *r)
+{
+    struct delivery *d = arg;
+    struct email_state *st = d->st;
+    switch (r->status) {
+    case VOC_SUBMIT_CREATED:
+        st->api->counter_add(st->c_acks, 1);
+        st->api->log(st->p, VOC_PLOG_INFO, "acknowledgement queued case=%llu to=%s",
+                     (unsigned long long)r->case_id, d->mail->from_addr);
+        break;
+    case VOC_SUBMIT_EXISTS:
+        break; /* queued by an earlier delivery of this message */
+    case VOC_SUBMIT_INVALID:
+        /* A configuration problem (no such notifier): retrying would not help, the case
+         * stands and the MTA gets its 250. */
+        st->api->log(st->p, VOC_PLOG_ERROR, "acknowledgement refused case=%llu reason=\"%s\"",
+                     (unsigned long long)r->case_id, r->message ? r->message : "?");
+        break;
+    default:
+        /* The case is durable but its acknowledgement is not: a temporary failure makes the
+         * MTA (or the Maildir rescan) deliver again, and the re-delivery queues it. */
+        set_outcome(&d->held, OUT_TEMP, 451, "4.3.0",
+                    "case %llu stored, its acknowledgement not yet: try again later",
+                    (unsigned long long)r->case_id);
+        break;
+    }
+    finish(d, &d->held);
+}
+
+/* The message's case exists — just created, or by an earlier delivery. Queue the
+ * acknowledgement (once per message: its key is the notification's ref), and give answer
+ * `o` only once that is durable, so that a crash in between ends in a re-delivery that
+ * queues it rather than in a customer who never hears back. */
+static void acknowledge_then_finish(struct delivery *d, uint64_t case_id, bool created,
+                                    const struct outcome *o)
+{
+    struct email_state *st = d->st;
+    const struct ack_config *ack = &st->cfg->acknowledge;
+    if (!ack->notifier || !ack->notifier[0] || !d->mail || d->mail->kind != VOC_MAIL_NORMAL ||
+        !VOC_API_HAS(st->api, notify) || !VOC_API_HAS(st->api, case_get)) {
+        finish(d, o);
+        return;
+    }
+    char *json = ack_request(d, case_id, created);
+    if (!json) {
+        finish(d, o);
+        return;
+    }
+    d->held = *o;
+    char ref[MAX_REF_LEN + 16];
+    snprintf(ref, sizeof ref, "ack:%s", d->key);
+    int rc = st->api->notify(st->p, case_id, json, strlen(json), ref, on_ack_result, d);
+    free(json);
+    if (rc != 0) {
+        struct outcome busy;
+        set_outcome(&busy, OUT_TEMP, 451, "4.3.2",
+                    "case %llu stored, vocd is busy or shutting down: try again later",
+                    (unsigned long long)case_id);
+        finish(d, &busy);
+    }
+}
+
 /* ---- submissions ----------------------------------------------------------------------------- */
 
 static void submit_new_case(struct delivery *d);
 
 static void temp_from_result(struct outcome *o, const struct voc_submit_result *r)
 {
-    set_outcome(o, OUT_TEMP, 452, "4.3.1", "case store cannot take the message now (%s), "
-                "try again later", r->message ? r->message : "unavailable");
+    set_outcome(o, OUT_TEMP, 452, "4.3.1",
+                "case store cannot take the message now (%s), "
+                "try again later",
+                r->message ? r->message : "unavailable");
 }
 
 static void on_case_result(void *arg, const struct voc_submit_result *r)
@@ -314,13 +486,15 @@ static void on_case_result(void *arg, const struct voc_submit_result *r)
         st->api->log(st->p, VOC_PLOG_INFO, "case created case=%llu message_id=%s from=%s",
                      (unsigned long long)r->case_id, d->key, d->mail->from_addr);
         set_outcome(&o, OUT_OK, 250, "2.0.0", "case %llu created", (unsigned long long)r->case_id);
-        break;
+        acknowledge_then_finish(d, r->case_id, true, &o);
+        return;
     case VOC_SUBMIT_EXISTS:
     case VOC_SUBMIT_APPENDED:
         st->api->counter_add(st->c_duplicates, 1);
         set_outcome(&o, OUT_OK, 250, "2.0.0", "already delivered (case %llu)",
                     (unsigned long long)r->case_id);
-        break;
+        acknowledge_then_finish(d, r->case_id, false, &o);
+        return;
     case VOC_SUBMIT_INVALID:
         st->api->log(st->p, VOC_PLOG_WARN, "message refused by the core message_id=%s error=\"%s\"",
                      d->key, r->message ? r->message : "?");
@@ -362,8 +536,7 @@ static void on_event_result(void *arg, const struct voc_submit_result *r)
             /* no case to put it on (a [VOC-id] that does not exist): logged, not kept */
             st->api->log(st->p, VOC_PLOG_INFO,
                          "%s not recorded case=%llu message_id=%s reason=\"%s\"", what,
-                         (unsigned long long)d->thread_case, d->key,
-                         r->message ? r->message : "?");
+                         (unsigned long long)d->thread_case, d->key, r->message ? r->message : "?");
             set_outcome(&o, OUT_OK, 250, "2.0.0", "%s logged, no case", what);
             break;
         }
@@ -395,8 +568,8 @@ static void submit_new_case(struct delivery *d)
     for (size_t i = 0; i < d->recipient_count; i++)
         json_array_append_new(recipients, json_string(d->recipients[i]));
     json_t *fields = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "message_id",
-                               m->message_id ? m->message_id : "", "from", from, "to", m->to,
-                               "cc", m->cc, "date", m->date, "recipients", recipients, "body",
+                               m->message_id ? m->message_id : "", "from", from, "to", m->to, "cc",
+                               m->cc, "date", m->date, "recipients", recipients, "body",
                                m->text_from_html ? "html" : "plain");
     g_free(from);
     if (d->envelope_from)
@@ -410,11 +583,10 @@ static void submit_new_case(struct delivery *d)
     if (!d->attachments)
         d->attachments = json_array();
     const char *subject = m->subject[0] || m->text[0] ? m->subject : "(no subject)";
-    json_t *record = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:O, s:o}",
-                               "external_id", d->key, "channel", CHANNEL, "source", "customer",
-                               "customer", "name", m->from_name, "contact", m->from_addr,
-                               "subject", subject, "text", m->text, "attachments",
-                               d->attachments, "fields", fields);
+    json_t *record = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:O, s:o}", "external_id",
+                               d->key, "channel", CHANNEL, "source", "customer", "customer", "name",
+                               m->from_name, "contact", m->from_addr, "subject", subject, "text",
+                               m->text, "attachments", d->attachments, "fields", fields);
     char *json = record ? json_dumps(record, JSON_COMPACT) : NULL;
     json_decref(record);
     struct outcome o;
@@ -436,24 +608,23 @@ static void submit_thread_event(struct delivery *d)
     struct email_state *st = d->st;
     const struct voc_mail *m = d->mail;
     bool auto_mail = m->kind != VOC_MAIL_NORMAL;
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "subject", m->subject, "from",
-                             m->from_addr, "from_name", m->from_name, "message_id",
-                             m->message_id ? m->message_id : d->key);
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:s}", "subject", m->subject, "from", m->from_addr, "from_name",
+                  m->from_name, "message_id", m->message_id ? m->message_id : d->key);
     if (auto_mail) {
         json_object_set_new(data, "kind",
                             json_string(m->kind == VOC_MAIL_BOUNCE ? "bounce" : "auto_reply"));
         json_object_set_new(data, "reason", json_string(m->kind_reason ? m->kind_reason : ""));
         if (m->original_message_id)
-            json_object_set_new(data, "original_message_id",
-                                json_string(m->original_message_id));
+            json_object_set_new(data, "original_message_id", json_string(m->original_message_id));
     } else {
         json_object_set_new(data, "attachments", json_incref(d->attachments));
         if (m->text_from_html)
             json_object_set_new(data, "body", json_string("html"));
     }
-    json_t *event = json_pack("{s:s, s:o, s:o}", "type", auto_mail ? "note" : "message", "note",
-                              json_text(m->text, auto_mail ? MAX_AUTO_NOTE : MAX_NOTE),
-                              "data", data);
+    json_t *event =
+        json_pack("{s:s, s:o, s:o}", "type", auto_mail ? "note" : "message", "note",
+                  json_text(m->text, auto_mail ? MAX_AUTO_NOTE : MAX_NOTE), "data", data);
     char *json = event ? json_dumps(event, JSON_COMPACT) : NULL;
     json_decref(event);
     struct outcome o;
@@ -485,8 +656,8 @@ static int store_attachments(struct delivery *d)
             return -1;
         }
         json_array_append_new(d->attachments,
-                              json_pack("{s:s, s:s, s:I, s:s}", "name", a->name, "type",
-                                        a->type, "size", (json_int_t)a->size, "sha256", hex));
+                              json_pack("{s:s, s:s, s:I, s:s}", "name", a->name, "type", a->type,
+                                        "size", (json_int_t)a->size, "sha256", hex));
     }
     return 0;
 }
@@ -523,8 +694,8 @@ static void work_delivery(struct voc_worker_item *item, void *arg)
         reference_key(d->mail->message_id, d->key, sizeof d->key);
     } else {
         /* No Message-ID: the content itself identifies a re-delivery. */
-        gchar *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)d->data,
-                                                 d->len);
+        gchar *hex =
+            g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)d->data, d->len);
         snprintf(d->key, sizeof d->key, "sha256:%s", hex);
         g_free(hex);
     }
@@ -562,7 +733,7 @@ static void resume_delivery(struct voc_worker_item *item, void *arg)
         st->api->counter_add(st->c_duplicates, 1);
         set_outcome(&o, OUT_OK, 250, "2.0.0", "already delivered (case %llu)",
                     (unsigned long long)existing);
-        finish(d, &o);
+        acknowledge_then_finish(d, existing, false, &o);
         return;
     }
     if (rc < 0 || (rc = find_thread(st, m, &d->thread_case)) < 0) {
@@ -606,9 +777,9 @@ static void discard_delivery(struct voc_worker_item *item, void *arg)
 /* The one delivery path of both inputs. `done` is called exactly once, later, on the loop
  * (or never, if the plugin is destroyed first). data stays valid until then.
  * envelope_from: "" = null sender, NULL = unknown (Maildir: from Return-Path). */
-static void deliver(struct email_state *st, const char *data, size_t len,
-                    const char *envelope_from, const char *const *recipients,
-                    size_t recipient_count, delivery_done done, void *arg)
+static void deliver(struct email_state *st, const char *data, size_t len, const char *envelope_from,
+                    const char *const *recipients, size_t recipient_count, delivery_done done,
+                    void *arg)
 {
     struct outcome o;
     st->api->counter_add(st->c_received, 1);
@@ -776,8 +947,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     c->st = st;
     if (sa->sa_family == AF_INET)
-        evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer,
-                         sizeof c->peer);
+        evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof c->peer);
     else if (sa->sa_family == AF_INET6)
         evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer,
                          sizeof c->peer);
@@ -805,15 +975,14 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     st->conns = c;
     st->conn_count++;
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    struct timeval tv = {(time_t)st->cfg->timeout,
-                         (suseconds_t)((st->cfg->timeout - (double)(time_t)st->cfg->timeout) *
-                                       1e6)};
+    struct timeval tv = {
+        (time_t)st->cfg->timeout,
+        (suseconds_t)((st->cfg->timeout - (double)(time_t)st->cfg->timeout) * 1e6)};
     if (st->cfg->timeout > 0)
         bufferevent_set_timeouts(c->bev, &tv, &tv);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (st->conn_count > (size_t)st->cfg->max_connections) {
-        st->api->log(st->p, VOC_PLOG_WARN, "LMTP connection refused, too many peer=%s",
-                     c->peer);
+        st->api->log(st->p, VOC_PLOG_WARN, "LMTP connection refused, too many peer=%s", c->peer);
         voc_lmtp_shutdown(c->session, "too many connections, try again later");
         return;
     }
@@ -894,7 +1063,8 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss, int *len)
     long p = strtol(port, &end, 10);
     if (!*port || *end || p < 0 || p > 65535)
         return -1;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
@@ -902,6 +1072,44 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss, int *len)
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     *len = (int)res->ai_addrlen;
     freeaddrinfo(res);
+    return 0;
+}
+
+/* Check the acknowledge section against this core and resolve its time zone. */
+static int ack_settings(struct voc_plugin *p, const struct voc_core_api *api,
+                        const struct ack_config *ack, GTimeZone **zone)
+{
+    *zone = NULL;
+    if (!ack->notifier || !ack->notifier[0])
+        return 0;
+    if (!VOC_API_HAS(api, notify) || !VOC_API_HAS(api, case_get)) {
+        api->log(p, VOC_PLOG_ERROR,
+                 "plugins.email.acknowledge needs a vocd with the notify call (plugin ABI 1.1)");
+        return -1;
+    }
+    if (ack->time_zone && ack->time_zone[0]) {
+        *zone = g_time_zone_new_identifier(ack->time_zone);
+        if (!*zone) {
+            api->log(p, VOC_PLOG_ERROR,
+                     "plugins.email.acknowledge.time_zone: unknown time zone '%s'", ack->time_zone);
+            return -1;
+        }
+    } else {
+        *zone = g_time_zone_new_local();
+    }
+    /* A pattern GLib cannot apply would leave {due} empty in every mail: refuse it now. */
+    char *probe = voc_ack_format_time(0, *zone, ack->time_format);
+    if (!probe || !probe[0]) {
+        api->log(p, VOC_PLOG_ERROR,
+                 "plugins.email.acknowledge.time_format: '%s' is not a g_date_time_format "
+                 "pattern",
+                 ack->time_format);
+        g_free(probe);
+        g_time_zone_unref(*zone);
+        *zone = NULL;
+        return -1;
+    }
+    g_free(probe);
     return 0;
 }
 
@@ -925,10 +1133,17 @@ static int email_init(struct voc_plugin *p, const struct voc_core_api *api, cons
             return -1;
         }
     }
+    GTimeZone *zone = NULL;
+    if (ack_settings(p, api, &cfg->acknowledge, &zone) != 0)
+        return -1;
     voc_mail_library_init();
     struct email_state *st = calloc(1, sizeof *st);
-    if (!st)
+    if (!st) {
+        if (zone)
+            g_time_zone_unref(zone);
         return -1;
+    }
+    st->ack_zone = zone;
     st->p = p;
     st->api = api;
     st->cfg = cfg;
@@ -938,6 +1153,8 @@ static int email_init(struct voc_plugin *p, const struct voc_core_api *api, cons
     if (voc_attach_init(st->attach_root) != 0) {
         api->log(p, VOC_PLOG_ERROR, "cannot create %s: %s", st->attach_root, strerror(errno));
         g_free(st->attach_root);
+        if (st->ack_zone)
+            g_time_zone_unref(st->ack_zone);
         free(st);
         return -1;
     }
@@ -952,6 +1169,8 @@ static int email_init(struct voc_plugin *p, const struct voc_core_api *api, cons
         api->log(p, VOC_PLOG_ERROR, "cannot start the mail worker thread");
         g_free(st->attach_root);
         g_free(st->hostname);
+        if (st->ack_zone)
+            g_time_zone_unref(st->ack_zone);
         free(st);
         return -1;
     }
@@ -962,6 +1181,7 @@ static int email_init(struct voc_plugin *p, const struct voc_core_api *api, cons
     st->c_duplicates = api->counter(p, "duplicates", "Re-deliveries answered without a write");
     st->c_rejected = api->counter(p, "rejected", "Messages refused for good (5xx)");
     st->c_tempfail = api->counter(p, "deferred", "Messages deferred (4xx)");
+    st->c_acks = api->counter(p, "acknowledgements", "Acknowledgement mails queued");
     *state = st;
     return 0;
 }
@@ -975,9 +1195,10 @@ static int email_start(void *state)
         int len = sizeof ss;
         if (parse_listen(cfg->lmtp, &ss, &len) != 0)
             return -1;
-        st->listener = evconnlistener_new_bind(
-            st->base, on_accept, st, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-            128, (struct sockaddr *)&ss, len);
+        st->listener = evconnlistener_new_bind(st->base, on_accept, st,
+                                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                                   LEV_OPT_CLOSE_ON_EXEC,
+                                               128, (struct sockaddr *)&ss, len);
         if (!st->listener) {
             st->api->log(st->p, VOC_PLOG_ERROR, "cannot listen on %s: %s", cfg->lmtp,
                          strerror(errno));
@@ -988,8 +1209,7 @@ static int email_start(void *state)
         socklen_t bl = sizeof bound;
         char host[64] = "?";
         unsigned port = 0;
-        if (getsockname(evconnlistener_get_fd(st->listener), (struct sockaddr *)&bound, &bl) ==
-            0) {
+        if (getsockname(evconnlistener_get_fd(st->listener), (struct sockaddr *)&bound, &bl) == 0) {
             if (bound.ss_family == AF_INET) {
                 evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)&bound)->sin_addr, host,
                                  sizeof host);
@@ -1041,6 +1261,12 @@ static void email_stop(void *state)
 static void email_destroy(void *state)
 {
     struct email_state *st = state;
+    /* Normally gone with stop(); freed here too so that no path leaves a listener whose
+     * callback argument is about to be freed. */
+    if (st->listener) {
+        evconnlistener_free(st->listener);
+        st->listener = NULL;
+    }
     voc_worker_stop(st->worker, discard_delivery);
     while (st->conns) {
         struct lmtp_conn *c = st->conns;
@@ -1050,6 +1276,8 @@ static void email_destroy(void *state)
     voc_maildir_free(st->maildir);
     g_free(st->attach_root);
     g_free(st->hostname);
+    if (st->ack_zone)
+        g_time_zone_unref(st->ack_zone);
     free(st);
 }
 
@@ -1064,9 +1292,15 @@ static int email_reload(void *state, const void *new_config)
                      (old->lmtp && next->lmtp && strcmp(old->lmtp, next->lmtp) == 0);
     bool same_maildir = (!old->maildir && !next->maildir) ||
                         (old->maildir && next->maildir && strcmp(old->maildir, next->maildir) == 0);
+    GTimeZone *zone = NULL;
+    if (ack_settings(st->p, st->api, &next->acknowledge, &zone) != 0)
+        return -1;
     if (!same_lmtp || !same_maildir)
         st->api->log(st->p, VOC_PLOG_WARN,
                      "lmtp and maildir changes take effect at the next restart");
+    if (st->ack_zone)
+        g_time_zone_unref(st->ack_zone);
+    st->ack_zone = zone;
     st->cfg = next;
     return 0;
 }

@@ -12,6 +12,9 @@ only once the case is durable, rejected/ for mail that can never be taken.
 """
 
 import base64
+import calendar
+import email
+import email.policy
 import email.utils
 import glob
 import hashlib
@@ -20,9 +23,11 @@ import re
 import shutil
 import smtplib
 import socket
+import socketserver
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -505,6 +510,224 @@ class EmailChannel(unittest.TestCase):
         self.assertIn("热水器点火失败，显示 E1。", c["text"])
         self.assertEqual([(a["name"], a["type"]) for a in c["attachments"]],
                          [("现场照片.jpg", "image/jpeg")])
+
+
+class SmtpSink(socketserver.ThreadingTCPServer):
+    """Just enough of RFC 5321 for libcurl: records {from, rcpt, data} per message."""
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), SmtpSinkHandler)
+        self.port = self.server_address[1]
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def received(self):
+        with self.lock:
+            return list(self.messages)
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+class SmtpSinkHandler(socketserver.StreamRequestHandler):
+    def reply(self, text):
+        self.wfile.write(text.encode("ascii") + b"\r\n")
+
+    def handle(self):
+        self.reply("220 sink.test ESMTP")
+        mail_from, rcpts = None, []
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            verb = cmd.upper()
+            if verb.startswith("EHLO") or verb.startswith("HELO"):
+                self.reply("250 sink.test")
+            elif verb.startswith("MAIL FROM:"):
+                mail_from, rcpts = cmd[10:].strip(), []
+                self.reply("250 2.1.0 ok")
+            elif verb.startswith("RCPT TO:"):
+                rcpts.append(cmd[8:].strip())
+                self.reply("250 2.1.5 ok")
+            elif verb == "DATA":
+                self.reply("354 end with <CRLF>.<CRLF>")
+                lines = []
+                while True:
+                    data = self.rfile.readline()
+                    if not data or data == b".\r\n":
+                        break
+                    lines.append(data[1:] if data.startswith(b"..") else data)
+                with self.server.lock:
+                    self.server.messages.append({"from": mail_from, "rcpt": rcpts,
+                                                 "data": b"".join(lines)})
+                self.reply("250 2.0.0 queued")
+            elif verb in ("RSET", "NOOP"):
+                self.reply("250 2.0.0 ok")
+            elif verb == "QUIT":
+                self.reply("221 2.0.0 bye")
+                return
+            else:
+                self.reply("502 5.5.2 not implemented")
+
+
+ACK_PROFILE = """
+return {
+  name = "ack-test",
+  classify = function(case) return { kind = "complaint", category = "产品质量" } end,
+  clocks = {
+    { name = "classify", start = "received", stop = "classified", target = "1h" },
+    { name = "respond", start = "received", stop = "resolved", target = "24h" },
+  },
+}
+"""
+
+
+def metric_value(v, name):
+    status, _, body = v.request("GET", "/metrics", token=None)
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+class Acknowledgement(unittest.TestCase):
+    """docs/email.md, "Acknowledgement mail": a message that opens a case is answered once,
+    to its sender, with [VOC-<id>] and the due time of the profile's running clock."""
+
+    def start_vocd(self, sink, **ack):
+        v = Vocd(start=False)
+        profile = os.path.join(v.dir, "ack.lua")
+        with open(profile, "w", encoding="utf-8") as f:
+            f.write(ACK_PROFILE)
+        ack.setdefault("notifier", "customer-mail")
+        v.write_config({
+            "profile": profile, "plugin_dir": PLUGIN_DIR,
+            "notifiers": [{"name": "customer-mail", "type": "email",
+                           "smtp": "smtp://127.0.0.1:%d" % sink.port,
+                           "from": "feedback@example.com", "to": ["archive@example.com"]}],
+            "plugins": [{"name": "email", "lmtp": "127.0.0.1:0", "acknowledge": ack}]})
+        return v
+
+    def wait_mails(self, sink, n, timeout=20):
+        deadline = time.monotonic() + timeout
+        while len(sink.received()) < n:
+            self.assertLess(time.monotonic(), deadline, "no acknowledgement arrived")
+            time.sleep(0.05)
+        return sink.received()
+
+    def test_new_case_is_acknowledged_once_with_its_due_time(self):
+        sink = SmtpSink()
+        self.addCleanup(sink.close)
+        with self.start_vocd(sink, time_zone="Asia/Shanghai") as v:
+            v.start()
+            client = Lmtp(int(v.wait_log(LMTP_RE).group(1)))
+            self.addCleanup(client.close)
+            msg, msgid = make_message("电饭煲坏了", "用了三天就不加热了。")
+            code, text = client.send(msg)[0]
+            self.assertEqual(code, 250, text)
+            cid = case_id_of(text)
+            v.wait_log(r"acknowledgement queued case=%d to=customer@example\.cn" % cid)
+            mails = self.wait_mails(sink, 1)
+            ack = mails[0]
+            # to the sender only, not to the notifier's own list
+            self.assertEqual(ack["rcpt"], ["<customer@example.cn>"])
+            self.assertEqual(ack["from"], "<feedback@example.com>")
+            m = email.message_from_bytes(ack["data"], policy=email.policy.default)
+            self.assertEqual(m["Subject"], "[VOC-%d] Re: 电饭煲坏了" % cid)
+            self.assertEqual(m["To"], "customer@example.cn")
+            self.assertEqual(m["In-Reply-To"], "<%s>" % msgid)
+            self.assertEqual(m["Auto-Submitted"], "auto-generated")
+            body = m.get_content()
+            # the due time of "respond" (classify stopped when the profile classified it)
+            _, _, case = v.request("GET", "/api/v1/cases/%d" % cid)
+            clocks = {c["name"]: c for c in case["clocks"]}
+            self.assertEqual(clocks["classify"]["status"], "met")
+            due_utc = time.strptime(clocks["respond"]["due_at"][:19], "%Y-%m-%dT%H:%M:%S")
+            due_local = time.strftime("%Y-%m-%d %H:%M",
+                                      time.gmtime(calendar.timegm(due_utc) + 8 * 3600))
+            self.assertIn("受理编号 %d" % cid, body)
+            self.assertIn("我们将在 %s (UTC+08:00) 之前答复您" % due_local, body)
+            self.assertIn("[VOC-%d]" % cid, body)
+
+            sent = 'vocd_notifications_total{notifier="customer-mail",outcome="sent"}'
+            deadline = time.monotonic() + 20
+            while metric_value(v, sent) != 1 or metric_value(v, "vocd_notifications_pending"):
+                self.assertLess(time.monotonic(), deadline, "the delivery is not recorded")
+                time.sleep(0.05)
+            # The same message again: already delivered, nothing queued a second time (the
+            # counter moves before the 250 goes out).
+            code, text = client.send(msg)[0]
+            self.assertEqual((code, case_id_of(text)), (250, cid), text)
+            self.assertIn("already delivered", text)
+            self.assertEqual(metric_value(v, "vocd_plugin_email_acknowledgements_total"), 1)
+            # The customer answers the acknowledgement: a message on the case, no new mail.
+            reply = ("From: customer@example.cn\r\nTo: feedback@example.com\r\n"
+                     "Subject: Re: %s\r\nMessage-ID: <answer-%d@example.cn>\r\n"
+                     "In-Reply-To: %s\r\nMIME-Version: 1.0\r\n"
+                     "Content-Type: text/plain; charset=UTF-8\r\n\r\n还是不加热\r\n"
+                     % (b64word(m["Subject"]), cid, m["Message-ID"])).encode()
+            code, text = client.send(reply)[0]
+            self.assertEqual(code, 250, text)
+            self.assertIn("reply recorded on case %d" % cid, text)
+            client.send(reply)  # a re-delivered reply is no reason for a mail either
+            time.sleep(0.5)
+            self.assertEqual(len(sink.received()), 1)
+            self.assertEqual(metric_value(v, "vocd_plugin_email_acknowledgements_total"), 1)
+            self.assertEqual(metric_value(v, sent), 1)
+            self.assertEqual(metric_value(v, "vocd_notifications_pending"), 0)
+
+    def test_without_a_running_clock_the_mail_promises_no_time(self):
+        sink = SmtpSink()
+        self.addCleanup(sink.close)
+        with self.start_vocd(sink, clock="plan", subject="收到：{subject}",
+                             text_without_due="第 {case} 号，{name}，无时限。") as v:
+            v.start()
+            client = Lmtp(int(v.wait_log(LMTP_RE).group(1)))
+            self.addCleanup(client.close)
+            code, text = client.send(make_message("建议", "希望增加颜色。")[0])[0]
+            self.assertEqual(code, 250, text)
+            cid = case_id_of(text)
+            m = email.message_from_bytes(self.wait_mails(sink, 1)[0]["data"],
+                                         policy=email.policy.default)
+            self.assertEqual(m["Subject"], "[VOC-%d] 收到：建议" % cid)
+            self.assertEqual(m.get_content().strip(), "第 %d 号，客户，无时限。" % cid)
+
+    def test_bad_settings_stop_startup(self):
+        sink = SmtpSink()
+        self.addCleanup(sink.close)
+        with self.start_vocd(sink, time_zone="Mars/Olympus_Mons") as v:
+            cp = v.run(timeout=60)
+            self.assertEqual(cp.returncode, 1, cp.stderr)
+            self.assertIn("plugins.email.acknowledge.time_zone: unknown time zone "
+                          "'Mars/Olympus_Mons'", cp.stderr)
+
+
+class FailedStart(unittest.TestCase):
+    def test_optional_email_whose_maildir_fails_closes_its_listener(self):
+        """start() opens the LMTP listener, then the Maildir cannot be made (a file is in the
+        way): the plugin is skipped, its listener closed before its state is freed, and the
+        daemon goes on serving."""
+        with Vocd(start=False) as v:
+            blocker = os.path.join(v.dir, "not-a-maildir")
+            with open(blocker, "w") as f:
+                f.write("a file, not a folder\n")
+            v.write_config(plugin_yaml(blocker, optional="true"))
+            v.start()
+            log = v.log()
+            port = int(re.search(LMTP_RE, log).group(1))
+            self.assertRegex(log, r"cannot create the Maildir .*not-a-maildir")
+            self.assertRegex(log, r"plugin 'email': start failed .*\(optional: skipped\)")
+            with self.assertRaises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            status, _, _ = v.request("GET", "/healthz", token=None)
+            self.assertEqual(status, 200)
 
 
 def read_text(path):

@@ -8,7 +8,9 @@ plugin gets its options validated, can submit cases and is handed new settings o
 
 import os
 import re
+import socket
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -143,6 +145,50 @@ class Loader(unittest.TestCase):
             status, _, metrics = v.request("GET", "/metrics", token=None)
             self.assertIn(b"vocd_plugin_mock_good_posts_total 4", metrics)
 
+    def test_notify_and_case_get(self):
+        """The calls of plugin ABI 1.1: a notification through the outbox (idempotent by
+        ref, checked before it is queued) and the case as the API shows it."""
+        extra = plugins({"name": "mock_good"})
+        extra["notifiers"] = [{"name": "journal", "type": "log"}]
+        with Vocd(config_extra=extra) as v:
+            cid = v.create_case(subject="通知测试", text="插件排队的通知")
+            status, _, case = v.request("GET", "/mock/good/case?case=%d" % cid, token=None)
+            self.assertEqual((status, case["id"], case["subject"]), (200, cid, "通知测试"))
+            self.assertIn("clocks", case)
+            self.assertIn("events", case)
+            status, _, r = v.request("GET", "/mock/good/case?case=999999", token=None)
+            self.assertEqual((status, r), (404, {"found": 0}))
+
+            def notify(body, case_id=cid, ref=None):
+                path = "/mock/good/notify?case=%d" % case_id + ("&ref=%s" % ref if ref else "")
+                status, _, r = v.request("POST", path, body, token=None)
+                self.assertEqual(status, 200, r)
+                return r
+
+            mark = v.log_mark()
+            r = notify({"notifier": "journal", "message": "来自插件"}, ref="once")
+            self.assertEqual((r["status"], r["id"]), (1, cid))  # CREATED
+            v.wait_log(r"INFO notify/journal: case=%d notification=\d+ event=- "
+                       r"message=\"来自插件\"" % cid, since=mark)
+            r = notify({"notifier": "journal", "message": "again"}, ref="once")
+            self.assertEqual((r["status"], r["id"]), (2, cid))  # EXISTS: nothing queued
+            r = notify({"notifier": "journal", "message": "no ref"})
+            self.assertEqual(r["status"], 1)
+            # refused before anything is queued (INVALID)
+            for body, code in (({"notifier": "nope", "message": "x"}, "unknown_notifier"),
+                               ({"notifier": "journal"}, "wrong_type"),
+                               ({"notifier": "journal", "message": "x", "to": ["a@b.c"]},
+                                "wrong_notifier"),
+                               ({"notifier": "journal", "message": "x", "colour": 1},
+                                "unknown_field"),
+                               (b"{not json", "invalid_json")):
+                r = notify(body)
+                self.assertEqual((r["status"], r["code"], r["http_status"]), (4, code, 400), body)
+            r = notify({"notifier": "journal", "message": "x"}, case_id=999999)
+            self.assertEqual((r["status"], r["code"]), (4, "not_found"))
+            time.sleep(0.3)
+            self.assertEqual(len(re.findall(r"notify/journal: case=%d " % cid, v.log())), 2)
+
     def test_reload_hands_new_settings_or_keeps_old(self):
         cfg = plugins({"name": "mock_good", "greeting": "hello"})
         with Vocd(config_extra=cfg) as v:
@@ -168,6 +214,60 @@ class Loader(unittest.TestCase):
             v.wait_log(r"reload failed, the old configuration stays", since=mark)
             _, _, body = v.request("GET", "/mock/good", token=None)
             self.assertEqual((body["greeting"], body["reloads"]), ("bonjour", 1))
+
+
+class Lifecycle(unittest.TestCase):
+    """What the core calls, in which order, when start() fails half way; and timer handles
+    that a plugin cancels after they fired."""
+
+    def assert_stopped_then_destroyed(self, log):
+        self.assertIn("mock_start_fail: stopped", log)
+        self.assertLess(log.index("mock_start_fail: stopped"),
+                        log.index("mock_start_fail: destroyed after stop"))
+        self.assertNotIn("destroyed without stop", log)
+
+    def test_optional_plugin_whose_start_fails_is_stopped_and_unloaded(self):
+        entries = [{"name": "mock_start_fail", "optional": True}, {"name": "mock_good"}]
+        with Vocd(config_extra=plugins(*entries)) as v:
+            log = v.log()
+            self.assertRegex(log, r"WARN .*vocd\.yaml:\d+: (warning: )?plugin 'mock_start_fail': "
+                                  r"start failed .*\(optional: skipped\)")
+            self.assert_stopped_then_destroyed(log)
+            port = int(re.search(r"mock_start_fail: listening port=(\d+)", log).group(1))
+            # Its listener is closed: nothing calls into the freed state.
+            with self.assertRaises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            # Its route and its timer went with it.
+            status, _, _ = v.request("GET", "/mock/start_fail", token=None)
+            self.assertEqual(status, 404)
+            time.sleep(0.3)  # six periods of its timer
+            self.assertNotIn("timer fired", v.log())
+            self.assertNotIn("connection accepted", v.log())
+            status, _, body = v.request("GET", "/mock/good", token=None)
+            self.assertEqual((status, body["greeting"]), (200, "hello"))
+
+    def test_required_plugin_whose_start_fails_stops_startup_cleanly(self):
+        with Vocd(config_extra=plugins({"name": "mock_start_fail"}), start=False) as v:
+            cp = v.run(timeout=60)
+            self.assertEqual(cp.returncode, 1, cp.stderr)
+            self.assertRegex(cp.stderr, r"vocd\.yaml:\d+: plugin 'mock_start_fail': start failed")
+            self.assert_stopped_then_destroyed(cp.stderr)
+
+    def test_timer_handles_may_be_cancelled_after_they_fired(self):
+        with Vocd(config_extra=plugins({"name": "mock_timers"})) as v:
+            expected = {"self": 1, "a": 1, "b": 1, "rep": 3, "never": 0, "late": 1,
+                        "distinct_handles": 1}
+            deadline = time.time() + 10
+            while True:
+                status, _, body = v.request("GET", "/mock/timers", token=None)
+                self.assertEqual(status, 200)
+                if body == expected or time.time() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(body, expected)
+            time.sleep(0.1)  # the cancelled repeating timer stays quiet
+            _, _, body = v.request("GET", "/mock/timers", token=None)
+            self.assertEqual(body, expected)
 
 
 if __name__ == "__main__":
