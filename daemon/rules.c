@@ -2,6 +2,7 @@
 #include "rules.h"
 #include "lifecycle.h"
 #include "lua_json.h"
+#include "lua_lazy.h"
 #include "lua_voc.h"
 #include "options.h"
 #include "rules_int.h"
@@ -89,19 +90,21 @@ static int case_index(lua_State *L)
 {
     if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "normalized") != 0)
         return 0;
+    /* Through the metamethods: the view is a lazy table (lua_lazy.h). Both strings stay on
+     * the stack below the buffer while it is filled. */
+    size_t subject_len = 0, text_len = 0;
+    const char *subject = NULL, *text = NULL;
+    if (lua_getfield(L, 1, "subject") == LUA_TSTRING)
+        subject = lua_tolstring(L, -1, &subject_len);
+    if (lua_getfield(L, 1, "text") == LUA_TSTRING)
+        text = lua_tolstring(L, -1, &text_len);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    lua_pushliteral(L, "subject");
-    if (lua_rawget(L, 1) == LUA_TSTRING)
-        luaL_addvalue(&b);
-    else
-        lua_pop(L, 1);
+    if (subject)
+        luaL_addlstring(&b, subject, subject_len);
     luaL_addchar(&b, '\n');
-    lua_pushliteral(L, "text");
-    if (lua_rawget(L, 1) == LUA_TSTRING)
-        luaL_addvalue(&b);
-    else
-        lua_pop(L, 1);
+    if (text)
+        luaL_addlstring(&b, text, text_len);
     luaL_pushresult(&b);
     voc_lua_push_normalized(L, -1);
     voc_lua_mark_normalized(L, -1);
@@ -124,18 +127,21 @@ void voc_rules_create_case_mt(lua_State *L, struct voc_rules *r)
 
 void voc_rules_push_case(lua_State *L, struct voc_rules *r, const json_t *view)
 {
-    voc_lua_push_json(L, view);
-    if (!lua_istable(L, -1))
-        return;
-    /* A caller that stored the normalised text (for search) hands it in: no work here. */
-    if (lua_getfield(L, -1, "normalized") == LUA_TSTRING) {
-        voc_lua_mark_normalized(L, -1);
-        lua_pop(L, 1);
+    (void)r;
+    if (!json_is_object(view)) {
+        voc_lua_push_json(L, view);
         return;
     }
-    lua_pop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, r->case_mt);
-    lua_setmetatable(L, -2);
+    /* A caller that stored the normalised text (for search) hands it in: no work here but
+     * marking it, so voc.normalize(case.normalized) is free. Otherwise it is computed on
+     * first use only (hooks that never look at it pay nothing). */
+    const json_t *normalized = json_object_get(view, "normalized");
+    voc_lua_push_lazy(L, (json_t *)view, json_is_string(normalized) ? NULL : case_index);
+    if (json_is_string(normalized)) {
+        lua_getfield(L, -1, "normalized");
+        voc_lua_mark_normalized(L, -1);
+        lua_pop(L, 1);
+    }
 }
 
 /* ---- classification fields ---------------------------------------------------------- */
