@@ -32,6 +32,8 @@ struct source_config {
     char *secret;
     struct voc_kv *map;
     size_t map_count;
+    char **channels;
+    size_t channel_count;
 };
 
 struct webhook_config {
@@ -56,23 +58,26 @@ static const struct voc_option source_options[] = {
      "intake field <- JSON pointer into the payload (docs/webhook.md); without a map the body "
      "is an intake record",
      NULL, 0, offsetof(struct source_config, map_count), NULL, 0, 0},
+    {"channels", VOC_OPT_STRING_LIST, offsetof(struct source_config, channels), NULL, 0,
+     "channels this source's records may name (default: only the source's name); any other "
+     "is refused with 400, so a sender cannot take another channel's external_ids",
+     NULL, 0, offsetof(struct source_config, channel_count), NULL, 0, 0},
     {0},
 };
 
 static const struct voc_option webhook_options[] = {
     {"path", VOC_OPT_STRING, offsetof(struct webhook_config, path), "/hooks/", 0,
-     "URL prefix of the sources' routes (starts and ends with '/'; a change needs a restart)",
-     NULL, 0, 0, NULL, 0, 0},
+     "URL prefix of the sources' routes (starts and ends with '/'; a change needs a restart)", NULL,
+     0, 0, NULL, 0, 0},
     {"max_body_size", VOC_OPT_SIZE, offsetof(struct webhook_config, max_body_size), "1MiB", 0,
-     "largest body accepted (413 beyond it); at most 8 times http.max_body_size", NULL, 0, 0,
+     "largest body accepted (413 beyond it); at most 8 times http.max_body_size", NULL, 0, 0, NULL,
+     0, 0},
+    {"timestamp_tolerance", VOC_OPT_DURATION, offsetof(struct webhook_config, timestamp_tolerance),
+     "5m", 0, "how far X-Voc-Timestamp may be from the server's clock, either way", NULL, 0, 0,
      NULL, 0, 0},
-    {"timestamp_tolerance", VOC_OPT_DURATION,
-     offsetof(struct webhook_config, timestamp_tolerance), "5m", 0,
-     "how far X-Voc-Timestamp may be from the server's clock, either way", NULL, 0, 0, NULL, 0,
-     0},
     {"max_pending", VOC_OPT_INT, offsetof(struct webhook_config, max_pending), "1024", 0,
-     "requests waiting for the writer at most; beyond it 503 + Retry-After", NULL, 0, 0, NULL,
-     1, 1000000},
+     "requests waiting for the writer at most; beyond it 503 + Retry-After", NULL, 0, 0, NULL, 1,
+     1000000},
     {"sources", VOC_OPT_TABLE_LIST, offsetof(struct webhook_config, sources), NULL, 0,
      "the senders, one route each", source_options, sizeof(struct source_config),
      offsetof(struct webhook_config, source_count), NULL, 0, 0},
@@ -85,6 +90,11 @@ struct source {
     const char *name;            /* in the config */
     struct voc_webhook_key *key; /* the secret, ready to sign; NULL = unsigned posts */
     struct voc_webhook_map *map; /* NULL = the body is an intake record */
+    /* Channels its records may name (in the config); none listed = only `name`. The
+     * idempotency key space is per channel: a source that could write `email` records
+     * could take the external_id of a mail that has not arrived yet. */
+    char *const *channels;
+    size_t channel_count;
 };
 
 /* What one config compiles to; swapped as a whole on reload. */
@@ -101,9 +111,9 @@ struct webhook {
     char *route; /* the path registered at start (reload cannot move it) */
     size_t pending;
     bool stopped;
-    time_t log_second;     /* refusal log lines: the second being counted ... */
-    unsigned log_lines;    /* ... lines written in it */
-    uint64_t log_skipped;  /* lines left out since the last one written */
+    time_t log_second;    /* refusal log lines: the second being counted ... */
+    unsigned log_lines;   /* ... lines written in it */
+    uint64_t log_skipped; /* lines left out since the last one written */
     struct voc_counter *c_accepted, *c_repeated, *c_refused, *c_unauthorized, *c_unavailable;
 };
 
@@ -168,11 +178,11 @@ static const char *reason_of(int status)
     }
 }
 
-static void reply_error(struct evhttp_request *req, int status, const char *code,
-                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
 
-static void reply_error(struct evhttp_request *req, int status, const char *code,
-                        const char *fmt, ...)
+static void reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt,
+                        ...)
 {
     char message[1024];
     va_list ap;
@@ -231,8 +241,7 @@ static void source_set_free(struct source_set *set)
 static int source_set_build(struct webhook *wh, const struct webhook_config *cfg,
                             struct source_set *out)
 {
-    struct source_set set = {calloc(cfg->source_count ? cfg->source_count : 1,
-                                    sizeof *set.items),
+    struct source_set set = {calloc(cfg->source_count ? cfg->source_count : 1, sizeof *set.items),
                              0};
     if (!set.items) {
         wh->api->log(wh->p, VOC_PLOG_ERROR, "out of memory");
@@ -249,8 +258,8 @@ static int source_set_build(struct webhook *wh, const struct webhook_config *cfg
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->sources[j].name, sc->name) == 0) {
-                wh->api->log(wh->p, VOC_PLOG_ERROR, "sources[%zu]: source '%s' is listed twice",
-                             i, sc->name);
+                wh->api->log(wh->p, VOC_PLOG_ERROR, "sources[%zu]: source '%s' is listed twice", i,
+                             sc->name);
                 goto fail;
             }
         }
@@ -261,12 +270,23 @@ static int source_set_build(struct webhook *wh, const struct webhook_config *cfg
                          i, sc->name);
             goto fail;
         }
+        for (size_t k = 0; k < sc->channel_count; k++) {
+            if (!source_name_valid(sc->channels[k])) {
+                wh->api->log(wh->p, VOC_PLOG_ERROR,
+                             "sources[%zu] (%s): channels: '%s' is not a channel name (1-32 "
+                             "characters of a-z, 0-9, '_' or '-')",
+                             i, sc->name, sc->channels[k]);
+                goto fail;
+            }
+        }
         /* Counted before anything is allocated into it, so `fail` frees it either way. */
         struct source *s = &set.items[set.count++];
         s->name = sc->name;
+        s->channels = sc->channels;
+        s->channel_count = sc->channel_count;
         if (sc->secret && voc_webhook_key_new(sc->secret, strlen(sc->secret), &s->key) != 0) {
-            wh->api->log(wh->p, VOC_PLOG_ERROR, "sources[%zu] (%s): cannot set up HMAC-SHA256",
-                         i, sc->name);
+            wh->api->log(wh->p, VOC_PLOG_ERROR, "sources[%zu] (%s): cannot set up HMAC-SHA256", i,
+                         sc->name);
             goto fail;
         }
         if (sc->map_count > 0) {
@@ -292,12 +312,22 @@ static void announce_sources(struct webhook *wh)
             wh->api->log(wh->p, VOC_PLOG_WARN,
                          "source %s has no secret: anyone who can reach %s%s can create cases",
                          s->name, wh->route, s->name);
-        wh->api->log(wh->p, VOC_PLOG_INFO, "source %s: POST %s%s%s%s", s->name, wh->route,
-                     s->name, s->key ? " (signed)" : " (unsigned)",
+        wh->api->log(wh->p, VOC_PLOG_INFO, "source %s: POST %s%s%s%s", s->name, wh->route, s->name,
+                     s->key ? " (signed)" : " (unsigned)",
                      s->map ? " (mapped payload)" : " (intake record)");
     }
     if (wh->sources.count == 0)
         wh->api->log(wh->p, VOC_PLOG_WARN, "no sources configured: every post answers 404");
+}
+
+static bool channel_allowed(const struct source *s, const char *channel)
+{
+    if (s->channel_count == 0)
+        return strcmp(channel, s->name) == 0;
+    for (size_t i = 0; i < s->channel_count; i++)
+        if (strcmp(channel, s->channels[i]) == 0)
+            return true;
+    return false;
 }
 
 static const struct source *find_source(const struct webhook *wh, const char *name)
@@ -364,9 +394,8 @@ static void on_submitted(void *arg, const struct voc_submit_result *r)
 }
 
 /* 401 with the reason; the log says which source and why, for whoever debugs the sender. */
-static void refuse_signature(struct webhook *wh, struct evhttp_request *req,
-                             const struct source *s, enum voc_webhook_sig_status st,
-                             int64_t skew)
+static void refuse_signature(struct webhook *wh, struct evhttp_request *req, const struct source *s,
+                             enum voc_webhook_sig_status st, int64_t skew)
 {
     wh->api->counter_add(wh->c_unauthorized, 1);
     const char *reason = voc_webhook_sig_reason(st);
@@ -376,8 +405,8 @@ static void refuse_signature(struct webhook *wh, struct evhttp_request *req,
     bool log = refusal_log_slot(wh, suffix, sizeof suffix);
     if (st == VOC_WEBHOOK_TS_EXPIRED) {
         if (log)
-            wh->api->log(wh->p, VOC_PLOG_WARN, "refused source=%s reason=%s skew_s=%lld%s",
-                         s->name, voc_webhook_sig_code(st), (long long)skew, suffix);
+            wh->api->log(wh->p, VOC_PLOG_WARN, "refused source=%s reason=%s skew_s=%lld%s", s->name,
+                         voc_webhook_sig_code(st), (long long)skew, suffix);
         reply_error(req, 401, "unauthorized", "%s: it is %lld s %s, the window is %.0f s", reason,
                     (long long)(skew < 0 ? -skew : skew), skew < 0 ? "behind" : "ahead",
                     wh->cfg->timestamp_tolerance);
@@ -433,10 +462,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
     if (s->key) {
         int64_t skew = 0;
-        enum voc_webhook_sig_status st = voc_webhook_verify(
-            s->key, evhttp_find_header(headers, "X-Voc-Signature"),
-            evhttp_find_header(headers, "X-Voc-Timestamp"), body, len, (int64_t)time(NULL),
-            (int64_t)wh->cfg->timestamp_tolerance, &skew);
+        enum voc_webhook_sig_status st =
+            voc_webhook_verify(s->key, evhttp_find_header(headers, "X-Voc-Signature"),
+                               evhttp_find_header(headers, "X-Voc-Timestamp"), body, len,
+                               (int64_t)time(NULL), (int64_t)wh->cfg->timestamp_tolerance, &skew);
         if (st != VOC_WEBHOOK_SIG_OK) {
             refuse_signature(wh, req, s, st, skew);
             return;
@@ -454,9 +483,20 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else {
         record = json_incref(payload);
     }
-    if (voc_webhook_record_finish(record, s->name,
-                                  evhttp_find_header(headers, "Idempotency-Key"), &err) != 0)
+    if (voc_webhook_record_finish(record, s->name, evhttp_find_header(headers, "Idempotency-Key"),
+                                  &err) != 0)
         goto refused;
+    /* A channel that is not a string or not a channel name is the core's to refuse
+     * (wrong_type). */
+    const char *channel = json_string_value(json_object_get(record, "channel"));
+    if (channel && source_name_valid(channel) && !channel_allowed(s, channel)) {
+        err.code = "channel_not_allowed";
+        snprintf(err.message, sizeof err.message,
+                 "source '%s' may not create cases on channel '%s' (add it to "
+                 "plugins.webhook.sources[].channels to allow it)",
+                 s->name, channel);
+        goto refused;
+    }
     text = json_dumps(record, JSON_COMPACT);
     if (!text) {
         err.code = "internal";
@@ -478,14 +518,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     wh->pending++;
     goto done;
-refused: {
+refused : {
     char suffix[40];
     if (refusal_log_slot(wh, suffix, sizeof suffix))
         wh->api->log(wh->p, VOC_PLOG_INFO, "refused source=%s code=%s%s", s->name, err.code,
                      suffix);
 }
-    reply_refused(wh, req, strcmp(err.code, "internal") == 0 ? 500 : 400, err.code,
-                  err.message);
+    reply_refused(wh, req, strcmp(err.code, "internal") == 0 ? 500 : 400, err.code, err.message);
 done:
     free(text);
     json_decref(record);
@@ -521,8 +560,8 @@ static int webhook_init(struct voc_plugin *p, const struct voc_core_api *api, co
     if (!wh->route || source_set_build(wh, cfg, &wh->sources) != 0)
         goto fail;
     wh->c_accepted = api->counter(p, "accepted", "webhook posts that created a case (201)");
-    wh->c_repeated = api->counter(p, "repeated",
-                                  "webhook posts whose case already existed (200, idempotent)");
+    wh->c_repeated =
+        api->counter(p, "repeated", "webhook posts whose case already existed (200, idempotent)");
     wh->c_refused = api->counter(p, "refused", "webhook posts refused with 400/404/405/413");
     wh->c_unauthorized =
         api->counter(p, "unauthorized", "webhook posts with a bad or missing signature (401)");

@@ -16,6 +16,8 @@ import hmac
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +43,7 @@ TEST_SOURCES = [
     {"name": "form", "secret": FORM_SECRET,
      "map": {"external_id": "/id", "subject": "/title", "text": "/content",
              "customer.name": "/user/name", "fields.rating": "/rating"}},
-    {"name": "raw", "secret": RAW_SECRET},
+    {"name": "raw", "secret": RAW_SECRET, "channels": ["raw", "web"]},
     {"name": "open"},
 ]
 
@@ -214,6 +216,33 @@ class Webhook(unittest.TestCase):
                 self.assert_error(self.post(source, body, secret=secret), 400, code, needle)
         r = self.post("raw", {"text": "x"}, {"Idempotency-Key": "k" * 257}, secret=RAW_SECRET)
         self.assert_error(r, 400, "wrong_type", "Idempotency-Key")
+        # A header of bytes that are not UTF-8 (curl sends them as they are; the surrogate
+        # escape makes Python pass the raw byte 0xff on the command line).
+        r = self.post("raw", {"text": "x"}, {"Idempotency-Key": "order-\udcff-1"},
+                      secret=RAW_SECRET)
+        self.assert_error(r, 400, "invalid_utf8", "Idempotency-Key")
+
+    def test_400_channel_not_allowed_for_the_source(self):
+        """A source cannot squat on another channel's idempotency keys: a post naming
+        `email` with the Message-ID of a mail still on its way must not make the real mail
+        an "already delivered" duplicate."""
+        squat = {"text": "x", "channel": "email", "external_id": "future-mail@example.cn"}
+        r = self.post("raw", squat, secret=RAW_SECRET)
+        self.assert_error(r, 400, "channel_not_allowed", "'email'")
+        self.assertIn("plugins.webhook.sources[].channels", r.json["error"]["message"])
+        # Without `channels` a source keeps to its own name.
+        self.assert_error(self.post("open", {"text": "x", "channel": "web"}), 400,
+                          "channel_not_allowed", "source 'open'")
+        r = self.post("open", {"text": "x", "channel": "open", "external_id": "own-open"})
+        self.assertEqual(r.status, 201, r)
+        # A mapped channel is checked the same way (the chat example allows wechat, weibo).
+        body = json.dumps({"msg_id": "sq-1", "platform": "email", "content": "x",
+                           "create_time": int(time.time())}).encode()
+        self.assert_error(self.post("chat", body, secret="change-me-chat-secret"), 400,
+                          "channel_not_allowed")
+        # Nothing was written under email: the real mail would still be new.
+        status, _, body = self.v.request("GET", "/api/v1/cases?channel=email")
+        self.assertEqual((status, body["cases"]), (200, []))
 
     # ---- 401 -------------------------------------------------------------------------------
 
@@ -385,6 +414,65 @@ class Backpressure(unittest.TestCase):
         self.run_burst("", {"max_pending": 1}, "too many webhook posts are waiting")
 
 
+class Unavailable(unittest.TestCase):
+    """503 + Retry-After for the two other reasons than a full queue: the case store cannot
+    take writes (map at max_map_size), and vocd is draining after SIGTERM."""
+
+    def test_503_retry_after_when_the_store_is_full(self):
+        with Vocd(config_extra="store: { map_size: 1MiB, max_map_size: 2MiB }\n" +
+                  plugin_yaml([{"name": "open"}])) as v:
+            replies = []
+            for i in range(40):
+                body = json.dumps({"text": "满" * 60000 + str(i)}, ensure_ascii=False).encode()
+                replies.append(curl(v.url + "/hooks/open", body))
+                if replies[-1].status != 201:
+                    break
+            self.assertEqual(replies[0].status, 201, replies[0])
+            last = replies[-1]
+            self.assertEqual((last.status, last.error_code()), (503, "unavailable"), last)
+            self.assertEqual(last.headers.get("retry-after"), "30")
+            # Nothing half-written: every 201 is a case.
+            for r in replies[:-1]:
+                status, _, _ = v.request("GET", "/api/v1/cases/%d" % r.json["id"])
+                self.assertEqual(status, 200)
+
+    def test_503_while_draining(self):
+        """A request that completes after SIGTERM on a connection accepted before it gets
+        503 + Retry-After, and the daemon still exits 0."""
+        with Vocd(config_extra=plugin_yaml([{"name": "open"}])) as v:
+            body = json.dumps({"text": "x" * 400}).encode()
+            s = socket.create_connection((v.host, v.port), timeout=30)
+            s.sendall(b"POST /hooks/open HTTP/1.1\r\nHost: t\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body[:1])
+            mark = v.log_mark()
+            v.proc.send_signal(signal.SIGTERM)
+            # Trickle the body: the drain waits while input keeps arriving.
+            sent = 1
+            while not re.search(r"draining signal=SIGTERM", v.log()[mark:]):
+                self.assertLess(sent, len(body) - 1, "vocd did not start draining")
+                s.sendall(body[sent:sent + 1])
+                sent += 1
+                time.sleep(0.02)
+            s.sendall(body[sent:])
+            f = s.makefile("rb")
+            status_line = f.readline().decode()
+            headers = {}
+            while True:
+                line = f.readline().decode().strip()
+                if not line:
+                    break
+                k, _, val = line.partition(":")
+                headers[k.strip().lower()] = val.strip()
+            reply = json.loads(f.read(int(headers["content-length"])))
+            s.close()
+            self.assertTrue(status_line.startswith("HTTP/1.1 503"), status_line)
+            self.assertEqual(headers.get("retry-after"), "1")
+            self.assertEqual(reply["error"]["code"], "unavailable")
+            self.assertIn("shutting down", reply["error"]["message"])
+            self.assertEqual(v.wait_exit(), 0)
+
+
 class Reload(unittest.TestCase):
     def test_sighup_brings_new_sources_and_secrets(self):
         first = [{"name": "form", "secret": "old-secret", "map": {"text": "/t"}}]
@@ -430,6 +518,7 @@ class Reload(unittest.TestCase):
                 ([{"name": "Bad Name"}], "name 'Bad Name' must be 1-32 characters"),
                 ([{"name": "a"}, {"name": "a"}], "source 'a' is listed twice"),
                 ([{"name": "a", "secret": ""}], "secret is empty"),
+                ([{"name": "a", "channels": ["a", "E-Mail"]}], "'E-Mail' is not a channel name"),
                 ([{"name": "a", "map": {"text": "content"}}], "'content' is not a JSON pointer"),
                 ([{"name": "a", "map": {"customer.name": "/n"}}], "'text' or 'subject'")]:
             with self.subTest(needle):
