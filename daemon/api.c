@@ -726,6 +726,9 @@ void voc_api_shutdown(struct voc_daemon *d)
     pthread_join(b->thread, NULL);
     event_free(b->finished);
     close(b->fd);
+    /* The loop has stopped, so this reply will not reach the client; it hands the request
+     * back to evhttp, which frees it (also when its client is already gone). */
+    voc_http_reply_unavailable(b->req, RETRY_AFTER_BUSY, "vocd is shutting down");
     free(b);
     d->backup = NULL;
 }
