@@ -26,16 +26,18 @@
 #include "checkpoint.h"
 #include "csv_reader.h"
 #include "hotline.h"
+#include "row_ids.h"
 #include "row_mapper.h"
 #include "textbuf.h"
 
 #define READ_CHUNK (256 * 1024)
 #define HASH_STEP (16u * 1024 * 1024) /* bytes hashed per turn of the event loop */
 #define RING_BYTES_MAX (64u * 1024 * 1024)
-#define REJECTS_LOGGED_MAX 100  /* per file; the rest are in the rejects file only */
-#define SYNC_DELAY_S 0.5        /* rejects lines reach the disk in batches */
-#define RETRY_FULL_S 0.02       /* the writer queue was full */
-#define RETRY_UNAVAILABLE_S 1.0 /* the store could not take writes */
+#define REJECTS_LOGGED_MAX 100        /* per file; the rest are in the rejects file only */
+#define SYNC_DELAY_S 0.5              /* rejects lines reach the disk in batches */
+#define RETRY_FULL_S 0.02             /* the writer queue was full */
+#define RETRY_UNAVAILABLE_S 1.0       /* the store could not take writes */
+#define SKIP_STEP (16u * 1024 * 1024) /* bytes re-read per loop turn on the way to a checkpoint */
 
 enum row_state { ROW_QUEUED = 1, ROW_INFLIGHT, ROW_CREATED, ROW_EXISTS, ROW_REJECTED };
 
@@ -70,9 +72,15 @@ struct csv_import {
 
     struct voc_csv_reader *reader;
     struct voc_row_mapper *mapper;
+    struct voc_row_ids *ids;
     unsigned char *buf;
     uint64_t read_off;
+    uint64_t skip_until; /* rows before this offset were settled before a restart */
     bool read_eof, rows_done;
+    /* A final row without a line break is only taken from a file known to be complete:
+     * renamed into the spool, or seen ending like this and unchanged for settle_time since.
+     * Otherwise the import stops before it and the watcher looks again later. */
+    bool accept_tail, tail_held;
     struct voc_textbuf json, reason, line;
 
     struct import_row *ring; /* rows read and not yet retired, in file order */
@@ -495,7 +503,7 @@ static void submit_queued(struct csv_import *imp)
     }
 }
 
-static int take_row(struct csv_import *imp, const struct voc_csv_row *row)
+static int take_row(struct csv_import *imp, const struct voc_csv_row *row, const char *row_id)
 {
     size_t slot = (imp->head + imp->count) % imp->cap;
     struct import_row *e = &imp->ring[slot];
@@ -506,7 +514,7 @@ static int take_row(struct csv_import *imp, const struct voc_csv_row *row)
     imp->count++;
     voc_textbuf_reset(&imp->json);
     voc_textbuf_reset(&imp->reason);
-    int rc = voc_row_mapper_map(imp->mapper, row, imp->file_id, &imp->json, &imp->reason);
+    int rc = voc_row_mapper_map(imp->mapper, row, row_id, &imp->json, &imp->reason);
     if (rc < 0)
         return -1;
     if (rc == 1) {
@@ -531,6 +539,7 @@ static int take_row(struct csv_import *imp, const struct voc_csv_row *row)
 
 static void read_rows(struct csv_import *imp)
 {
+    uint64_t skipped = 0;
     while (!imp->rows_done && imp->count < imp->cap && imp->ring_bytes < RING_BYTES_MAX) {
         struct voc_csv_row row;
         int rc = voc_csv_reader_next(imp->reader, &row);
@@ -539,7 +548,28 @@ static void read_rows(struct csv_import *imp)
             return;
         }
         if (rc == 1) {
-            if (take_row(imp, &row) != 0) {
+            if (!row.terminated && !imp->accept_tail) {
+                /* The end of the file cuts this row: the producer may still be writing it. */
+                imp->tail_held = true;
+                imp->rows_done = true;
+                break;
+            }
+            /* Every row counts for the ids, also those settled before a restart, so that
+             * identical rows are numbered the same on every reading. */
+            char id[VOC_ROW_ID_MAX];
+            if (voc_row_ids_next(imp->ids, row.raw, row.raw_len, id) != 0) {
+                abort_import(imp, "out of memory");
+                return;
+            }
+            if (row.start.offset < imp->skip_until) {
+                skipped += row.end.offset - row.start.offset;
+                if (skipped >= SKIP_STEP) {
+                    schedule(imp); /* the loop has other work too */
+                    return;
+                }
+                continue;
+            }
+            if (take_row(imp, &row, id) != 0) {
                 abort_import(imp, "out of memory");
                 return;
             }
@@ -579,6 +609,36 @@ static void log_done(struct csv_import *imp, const char *rejects, const char *mo
     imp->h->api->counter_add(imp->h->counters.files, 1);
 }
 
+/* The file ends inside a row, or changed while it was read: it may still be growing. What
+ * was read is imported (its cases stay), the rest waits. The checkpoint is gone already and the
+ * rejects are dropped: the next reading starts from the top, its rows answer "exists" (their ids
+ * come from their content) and its rejects are written again. */
+static void hold_for_tail(struct csv_import *imp, const struct stat *now)
+{
+    if (imp->rej_fd >= 0) {
+        close(imp->rej_fd);
+        imp->rej_fd = -1;
+    }
+    unlink(imp->rejects_partial);
+    enum voc_hotline_outcome outcome = VOC_HOTLINE_UNSETTLED;
+    if (!still_ours(imp, &outcome)) {
+        end(imp, outcome);
+        return;
+    }
+    if (imp->tail_held)
+        LOG(imp, VOC_PLOG_INFO,
+            "file=%s ends inside a row (line %llu has no line break yet): %llu rows before it "
+            "imported, the file is read again once it is unchanged for settle_time",
+            imp->name, (unsigned long long)imp->cur.pos.line, (unsigned long long)imp->cur.rows);
+    else
+        LOG(imp, VOC_PLOG_WARN,
+            "file=%s changed while it was imported (size %lld -> %lld): %llu rows imported, the "
+            "file is read again once it is unchanged for settle_time",
+            imp->name, (long long)imp->st.st_size, (long long)now->st_size,
+            (unsigned long long)imp->cur.rows);
+    end(imp, VOC_HOTLINE_UNSETTLED);
+}
+
 static void complete(struct csv_import *imp)
 {
     struct hotline *h = imp->h;
@@ -586,6 +646,10 @@ static void complete(struct csv_import *imp)
     bool changed = fstat(imp->fd, &now) == 0 && (now.st_size != imp->st.st_size ||
                                                  now.st_mtim.tv_sec != imp->st.st_mtim.tv_sec ||
                                                  now.st_mtim.tv_nsec != imp->st.st_mtim.tv_nsec);
+    if (imp->tail_held || changed) {
+        hold_for_tail(imp, &now);
+        return;
+    }
     char *rejects = NULL;
     if (imp->rej_fd >= 0) {
         close(imp->rej_fd);
@@ -599,16 +663,6 @@ static void complete(struct csv_import *imp)
         fsync_dir(h->rejects_dir);
     } else {
         unlink(imp->rejects_partial);
-    }
-    if (changed) {
-        free(rejects);
-        fail_file(imp,
-                  "the file changed while it was imported (size %lld -> %lld): the %llu rows "
-                  "read were imported (%llu rejected); let the producer write elsewhere and "
-                  "rename the finished file into the spool",
-                  (long long)imp->st.st_size, (long long)now.st_size,
-                  (unsigned long long)imp->cur.rows, (unsigned long long)imp->cur.rejects);
-        return;
     }
     enum voc_hotline_outcome outcome = VOC_HOTLINE_MOVED;
     char *done = NULL;
@@ -868,19 +922,22 @@ static void hash_done(struct csv_import *imp)
     }
     if (resume_point(imp, &header_end) != 0)
         return;
+    /* Read from the first data row even when resuming: the rows before the checkpoint are
+     * only counted (row_ids.h), not submitted again. */
     struct voc_csv_reader_opts o = {.encoding = imp->enc,
                                     .delimiter = (unsigned char)h->cfg->delimiter[0],
                                     .max_row_bytes = h->cfg->max_row_size,
-                                    .start = imp->cur.pos};
-    if (voc_csv_reader_new(&imp->reader, &o) != 0) {
+                                    .start = header_end};
+    if (voc_csv_reader_new(&imp->reader, &o) != 0 || voc_row_ids_new(&imp->ids) != 0) {
         abort_import(imp, "out of memory");
         return;
     }
-    imp->read_off = imp->cur.pos.offset;
+    imp->read_off = header_end.offset;
+    imp->skip_until = imp->cur.pos.offset;
     const char *id_column = voc_row_mapper_id_column(imp->mapper);
     LOG(imp, VOC_PLOG_INFO, "importing file=%s encoding=%s bytes=%llu sha256=%s ids=%s%s",
         imp->name, voc_csv_encoding_name(imp->enc), (unsigned long long)imp->hashed, imp->file_id,
-        id_column ? "column:" : "sha256:line", id_column ? id_column : "");
+        id_column ? "column:" : "row content", id_column ? id_column : "");
     imp->phase = PH_ROWS;
     schedule(imp);
 }
@@ -966,12 +1023,13 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     schedule(imp);
 }
 
-int voc_hotline_import_start(struct hotline *h, const char *name)
+int voc_hotline_import_start(struct hotline *h, const char *name, bool accept_tail)
 {
     struct csv_import *imp = calloc(1, sizeof *imp);
     if (!imp)
         return -1;
     imp->h = h;
+    imp->accept_tail = accept_tail;
     imp->fd = -1;
     imp->rej_fd = -1;
     imp->cap = (size_t)h->cfg->max_in_flight;
@@ -1026,6 +1084,7 @@ void voc_hotline_import_free(struct csv_import *imp)
     if (imp->md)
         EVP_MD_CTX_free(imp->md);
     voc_csv_reader_free(imp->reader);
+    voc_row_ids_free(imp->ids);
     voc_row_mapper_free(imp->mapper);
     voc_textbuf_free(&imp->json);
     voc_textbuf_free(&imp->reason);

@@ -603,6 +603,7 @@ static int emit(struct voc_csv_reader *r, struct voc_csv_row *row, uint64_t last
         .raw = (const char *)r->raw,
         .raw_len = raw_len,
         .raw_truncated = r->raw_truncated,
+        .terminated = r->ended_by_break,
     };
     if (!row->raw)
         row->raw = "";
@@ -676,4 +677,18 @@ int voc_csv_reader_next(struct voc_csv_reader *r, struct voc_csv_row *row)
             r->skipping = true;
         }
     }
+}
+
+const char *voc_csv_delimiter_problem(unsigned char d, bool gb18030)
+{
+    if (d == '"' || d == '\r' || d == '\n' || d == 0)
+        return "'\"', CR, LF and NUL belong to the CSV syntax";
+    if (d >= 0x80)
+        return "a byte of 0x80 or more is part of a multi-byte character in UTF-8 and GB18030";
+    if (gb18030 && d >= '0' && d <= '9')
+        return "digits are the 2nd and 4th bytes of GB18030 four-byte characters";
+    if (gb18030 && d >= 0x40 && d <= 0x7e)
+        return "bytes 0x40-0x7E ('@', letters, '[', '\\', ']', '^', '_', '`', '{', '|', '}', "
+               "'~') are the second byte of GB18030/GBK characters";
+    return NULL;
 }

@@ -77,6 +77,8 @@ struct voc_csv_row {
                          line break), at most max_row_bytes */
     size_t raw_len;
     bool raw_truncated;
+    bool terminated; /* it ended with a line break, not with the end of the file: a file
+                        still being written may have more of this row to come */
 };
 
 struct voc_csv_reader_opts {
@@ -99,6 +101,13 @@ void voc_csv_reader_input(struct voc_csv_reader *r, const void *buf, size_t len,
 int voc_csv_reader_next(struct voc_csv_reader *r, struct voc_csv_row *row);
 /* Where the next byte to be fed sits. */
 struct voc_csv_pos voc_csv_reader_pos(const struct voc_csv_reader *r);
+
+/* Can `d` separate fields of a file in these encodings without splitting characters?
+ * NULL when it can, else why not. Bytes 0x80-0xFF are never a character by themselves
+ * (UTF-8 or GB18030); with GB18030 possible (`gb18030`: encoding auto or gb18030) neither are
+ * the second bytes of its two-byte characters (0x40-0x7E: '@', letters, '|', '~' ...) or the
+ * digits of its four-byte ones. '"', CR and LF belong to the CSV syntax. */
+const char *voc_csv_delimiter_problem(unsigned char d, bool gb18030);
 
 /* Bytes of `raw` as UTF-8 from `enc`, invalid sequences shown as U+FFFD, appended to a
  * malloc'd NUL-terminated string (*out, *out_len). Returns 0 or -1. */

@@ -52,15 +52,18 @@ struct hotline {
 
 /* How an import ended, for the spool watcher. */
 enum voc_hotline_outcome {
-    VOC_HOTLINE_MOVED,    /* the file left the spool (done/ or failed/) */
-    VOC_HOTLINE_RETRY,    /* it stays; try again later (I/O trouble, shutting down) */
-    VOC_HOTLINE_STUCK,    /* it stays and cannot be moved: leave it alone until it changes */
-    VOC_HOTLINE_REPLACED, /* another file took its name meanwhile: import that one next */
+    VOC_HOTLINE_MOVED,     /* the file left the spool (done/ or failed/) */
+    VOC_HOTLINE_RETRY,     /* it stays; try again later (I/O trouble, shutting down) */
+    VOC_HOTLINE_STUCK,     /* it stays and cannot be moved: leave it alone until it changes */
+    VOC_HOTLINE_REPLACED,  /* another file took its name meanwhile: import that one next */
+    VOC_HOTLINE_UNSETTLED, /* it ends inside a row: read it again once it has settled */
 };
 
-/* Start importing spool/name. Returns 0 (voc_hotline_import_ended() will be called, maybe
- * from inside this call) or -1 (out of memory). */
-int voc_hotline_import_start(struct hotline *h, const char *name);
+/* Start importing spool/name. accept_tail: the file is known to be complete, so a last row
+ * without a line break is taken (else the import stops before it: VOC_HOTLINE_UNSETTLED).
+ * Returns 0 (voc_hotline_import_ended() will be called, maybe from inside this call) or -1
+ * (out of memory). */
+int voc_hotline_import_start(struct hotline *h, const char *name, bool accept_tail);
 /* Stop reading and submitting; callbacks already due are still taken. */
 void voc_hotline_import_stop(struct csv_import *imp);
 void voc_hotline_import_free(struct csv_import *imp);

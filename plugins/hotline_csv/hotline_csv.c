@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "csv_reader.h"
 #include "hotline.h"
 
 static const char *const encodings[] = {"auto", "utf-8", "gb18030", NULL};
@@ -69,6 +70,11 @@ struct candidate {
     double stable_since; /* monotonic time (size, mtime) were last seen to change */
     double not_before;   /* after a failed attempt */
     bool moved_in;       /* renamed into the spool: complete */
+    /* The last import stopped before a final row without a line break; the file as it was
+     * then. Unchanged after another settle_time, the file is complete as it is. */
+    bool tail_held;
+    off_t held_size;
+    struct timespec held_mtime;
     bool queued;
     bool stuck; /* could not be moved out: ignored until it changes */
     bool seen;  /* rescan bookkeeping */
@@ -163,7 +169,10 @@ static void start_next(struct hotline *h)
         }
         c->queued = false;
         w->current = name;
-        if (voc_hotline_import_start(h, name) != 0) {
+        bool complete = c->moved_in || (c->tail_held && c->size == c->held_size &&
+                                        c->mtime.tv_sec == c->held_mtime.tv_sec &&
+                                        c->mtime.tv_nsec == c->held_mtime.tv_nsec);
+        if (voc_hotline_import_start(h, name, complete) != 0) {
             h->api->log(h->p, VOC_PLOG_ERROR, "out of memory starting file=%s", name);
             w->current = NULL;
             c->not_before = mono_now() + h->cfg->rescan_interval;
@@ -320,6 +329,21 @@ void voc_hotline_import_ended(struct hotline *h, struct csv_import *imp, const c
             c->not_before = 0;
             c->queued = false;
             break;
+        case VOC_HOTLINE_UNSETTLED: {
+            /* Wait a full settle_time from now; the file as it is now is what must stay. */
+            char *path = NULL;
+            struct stat st;
+            if (asprintf(&path, "%s/%s", h->cfg->spool, name) >= 0 && stat(path, &st) == 0) {
+                observe(c, &st, mono_now());
+                c->tail_held = true;
+                c->held_size = st.st_size;
+                c->held_mtime = st.st_mtim;
+            }
+            free(path);
+            c->stable_since = mono_now();
+            c->moved_in = false;
+            break;
+        }
         }
     }
     h->current = NULL;
@@ -383,6 +407,34 @@ static void hotline_free(struct hotline *h)
     free(h);
 }
 
+/* A delimiter that is also a byte inside a character would split characters (GB18030's
+ * second bytes include '|'); refused here, where the encoding is known. */
+static int check_delimiter(struct voc_plugin *p, const struct voc_core_api *api,
+                           const struct hotline_config *cfg)
+{
+    const char *d = cfg->delimiter;
+    if (strlen(d) != 1) {
+        api->log(p, VOC_PLOG_ERROR,
+                 "plugins.hotline_csv.delimiter: '%s' is not one byte (e.g. \",\", \";\" or "
+                 "\"\\t\")",
+                 d);
+        return -1;
+    }
+    unsigned char c = (unsigned char)d[0];
+    bool gb = cfg->encoding != HOTLINE_ENC_UTF8;
+    const char *why = voc_csv_delimiter_problem(c, gb);
+    if (!why)
+        return 0;
+    char shown[8];
+    snprintf(shown, sizeof shown, c >= 0x20 && c < 0x7f ? "'%c'" : "0x%02X", c);
+    api->log(p, VOC_PLOG_ERROR,
+             "plugins.hotline_csv.delimiter: %s (0x%02X) cannot be used with encoding: %s: %s. "
+             "Use ',', ';', ':', TAB or another byte below 0x40 other than a digit%s",
+             shown, c, encodings[cfg->encoding], why,
+             gb && c >= 0x40 && c < 0x7f ? ", or set encoding: utf-8 if the files are UTF-8" : "");
+    return -1;
+}
+
 static int hotline_init(struct voc_plugin *p, const struct voc_core_api *api, const void *config,
                         void **state)
 {
@@ -406,11 +458,8 @@ static int hotline_init(struct voc_plugin *p, const struct voc_core_api *api, co
                  cfg->channel);
         goto fail;
     }
-    const char *d = cfg->delimiter;
-    if (strlen(d) != 1 || d[0] == '"' || d[0] == '\r' || d[0] == '\n') {
-        api->log(p, VOC_PLOG_ERROR, "delimiter must be one byte other than '\"', CR and LF");
+    if (check_delimiter(p, api, cfg) != 0)
         goto fail;
-    }
     h->map_targets = calloc(cfg->column_count + 1, sizeof *h->map_targets);
     h->map_headers = calloc(cfg->column_count + 1, sizeof *h->map_headers);
     if (!h->map_targets || !h->map_headers)
@@ -516,7 +565,7 @@ static void hotline_destroy(void *state)
 static const struct voc_plugin_descriptor hotline_descriptor = {
     .abi_version = VOC_PLUGIN_ABI_VERSION,
     .name = "hotline_csv",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "Call-centre CSV exports (UTF-8 or GB18030) from a spool folder, one case "
                    "per row, exactly once",
     .options = hotline_options,

@@ -427,8 +427,9 @@ static int reject_read_error(struct voc_row_mapper *m, const struct voc_csv_row 
     return reason->failed ? -1 : 0;
 }
 
-int voc_row_mapper_map(struct voc_row_mapper *m, const struct voc_csv_row *row, const char *file_id,
-                       struct voc_textbuf *json, struct voc_textbuf *reason)
+int voc_row_mapper_map(struct voc_row_mapper *m, const struct voc_csv_row *row,
+                       const char *fallback_id, struct voc_textbuf *json,
+                       struct voc_textbuf *reason)
 {
     if (row->error != VOC_CSV_ROW_OK)
         return reject_read_error(m, row, reason);
@@ -483,17 +484,8 @@ int voc_row_mapper_map(struct voc_row_mapper *m, const struct voc_csv_row *row, 
     voc_textbuf_adds(json, "{\"channel\":");
     voc_textbuf_json_string(json, m->cfg->channel, strlen(m->cfg->channel));
     if (!has_id) {
-        char line[24];
-        size_t k = sizeof line;
-        uint64_t v = row->start.line;
-        do
-            line[--k] = (char)('0' + v % 10);
-        while ((v /= 10) > 0);
-        voc_textbuf_adds(json, ",\"external_id\":\"");
-        voc_textbuf_adds(json, file_id); /* hex: nothing to escape */
-        voc_textbuf_addc(json, ':');
-        voc_textbuf_add(json, line + k, sizeof line - k);
-        voc_textbuf_addc(json, '"');
+        voc_textbuf_adds(json, ",\"external_id\":");
+        voc_textbuf_json_string(json, fallback_id, strlen(fallback_id));
     }
     enum slot_kind open = SLOT_EXTERNAL_ID; /* the object being written, if any */
     bool in_object = false, first_in_object = true;

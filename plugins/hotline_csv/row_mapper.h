@@ -42,15 +42,16 @@ int voc_row_mapper_new(const struct voc_row_mapper_config *cfg, const struct voc
 void voc_row_mapper_free(struct voc_row_mapper *m);
 /* The header external_id comes from in this file, or NULL when it is not mapped or the file
  * has no such column (every other mapped column must be there; that one is optional, and
- * the ids are then <file_id>:<line>). */
+ * the rows then get their fallback ids, row_ids.h). */
 const char *voc_row_mapper_id_column(const struct voc_row_mapper *m);
 
 /* The intake record for a data row (appended to json), or why not (appended to reason).
- * `file_id` names the file for the external_id fallback "<file_id>:<line>" when no
+ * `fallback_id` (JSON-safe text, e.g. from voc_row_ids_next) is the external_id when no
  * external_id column is mapped or the cell is empty. Returns 1 (record), 0 (reject),
  * -1 (out of memory). */
-int voc_row_mapper_map(struct voc_row_mapper *m, const struct voc_csv_row *row, const char *file_id,
-                       struct voc_textbuf *json, struct voc_textbuf *reason);
+int voc_row_mapper_map(struct voc_row_mapper *m, const struct voc_csv_row *row,
+                       const char *fallback_id, struct voc_textbuf *json,
+                       struct voc_textbuf *reason);
 
 /* The rejects file: a header line ("line,reason,<the file's headers>") and one line per
  * rejected row (its line number, the reason, then its fields; a row that could not be split

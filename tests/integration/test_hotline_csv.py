@@ -262,6 +262,131 @@ class Files(unittest.TestCase):
         self.assertEqual(case_count(self.v), 0)
 
 
+def rows_without_id(n, start=0):
+    """Rows whose 工单号 is empty: their cases are identified by the row's content."""
+    return [["", (BASE + datetime.timedelta(minutes=start + i)).strftime("%Y-%m-%d %H:%M"),
+             "客户%d" % i, "138%08d" % i, "江苏南京", "KFR-1", "第%d号：不制冷" % i, "维修", ""]
+            for i in range(n)]
+
+
+class InPlace(unittest.TestCase):
+    """A producer that writes straight into the spool and pauses longer than settle_time:
+    the part read so far is imported, the final row cut by the end of the file waits, and
+    the finished file adds only its new rows — no case twice (row ids from the content)."""
+
+    def setUp(self):
+        self.v = Vocd(start=False)
+        self.spool = Spool(self.v)
+        self.v.write_config(plugin_yaml(self.spool.dir))
+        self.v.start()
+
+    def tearDown(self):
+        self.v.close()
+
+    def test_paused_producer_makes_no_duplicates(self):
+        sp = self.spool
+        rows = rows_without_id(10)
+        full = csv_bytes([HEADER] + rows, "gb18030")
+        first = csv_bytes([HEADER] + rows[:6], "gb18030")
+        # The producer stops in the middle of row 7 (a description cut in half).
+        cut = first + full[len(first):len(first) + 30]
+        mark = self.v.log_mark()
+        with open(sp.path("calls.csv"), "wb") as f:
+            f.write(cut)
+        m = self.v.wait_log(r"file=calls.csv ends inside a row \(line (\d+) has no line break "
+                            r"yet\): 6 rows before it imported", since=mark, timeout=30)
+        self.assertEqual(int(m.group(1)), 8)
+        self.assertEqual(case_count(self.v), 6)
+        self.assertTrue(os.path.exists(sp.path("calls.csv")))  # still in the spool
+        # ... and finishes the file after the pause.
+        with open(sp.path("calls.csv"), "ab") as f:
+            f.write(full[len(cut):])
+        self.assertEqual(sp.wait_done("calls.csv", mark),
+                         {"rows": 10, "cases": 10, "new": 4, "existing": 6, "rejects": 0})
+        cases = list_cases(self.v, channel="hotline")
+        self.assertEqual(len(cases), 10)
+        self.assertEqual(len({c["received_at"] for c in cases}), 10)
+        # The same rows in another file (yesterday's export with today's appended): only the
+        # new rows are new.
+        more = csv_bytes([HEADER] + rows + rows_without_id(3, start=100), "gb18030")
+        mark = self.v.log_mark()
+        sp.drop("calls-full.csv", more)
+        self.assertEqual(sp.wait_done("calls-full.csv", mark),
+                         {"rows": 13, "cases": 13, "new": 3, "existing": 10, "rejects": 0})
+        self.assertEqual(case_count(self.v), 13)
+
+    def test_identical_rows_stay_apart(self):
+        """Two identical rows in one file are two calls: two cases, and the file dropped
+        again makes none."""
+        sp = self.spool
+        row = rows_without_id(1)[0]
+        data = csv_bytes([HEADER, row, rows_without_id(2)[1], row], "utf-8")
+        mark = self.v.log_mark()
+        sp.drop("twice.csv", data)
+        self.assertEqual(sp.wait_done("twice.csv", mark)["new"], 3)
+        mark = self.v.log_mark()
+        sp.drop("twice-again.csv", data)
+        self.assertEqual(sp.wait_done("twice-again.csv", mark),
+                         {"rows": 3, "cases": 3, "new": 0, "existing": 3, "rejects": 0})
+        self.assertEqual(case_count(self.v), 3)
+
+    def test_file_without_a_final_line_break(self):
+        """Written in place: taken whole once it has stayed as it is for another
+        settle_time. Renamed in: complete at once."""
+        sp = self.spool
+        data = csv_bytes([HEADER] + rows_without_id(3), "utf-8").rstrip(b"\r\n")
+        mark = self.v.log_mark()
+        with open(sp.path("tail.csv"), "wb") as f:
+            f.write(data)
+        self.v.wait_log(r"file=tail.csv ends inside a row", since=mark, timeout=30)
+        self.assertEqual(sp.wait_done("tail.csv", mark),
+                         {"rows": 3, "cases": 3, "new": 1, "existing": 2, "rejects": 0})
+        mark = self.v.log_mark()
+        sp.drop("renamed.csv", csv_bytes([HEADER] + rows_without_id(2, start=50),
+                                         "utf-8").rstrip(b"\r\n"))
+        self.assertEqual(sp.wait_done("renamed.csv", mark)["new"], 2)
+        self.assertNotRegex(self.v.log()[mark:], r"file=renamed.csv ends inside a row")
+        self.assertEqual(case_count(self.v), 5)
+        # An unclosed quote at the end of a finished file is still a reject, once.
+        mark = self.v.log_mark()
+        sp.drop("open-quote.csv", csv_bytes([HEADER] + rows_without_id(1, start=70), "utf-8") +
+                b'"",2025-01-02 00:00,x,1,y,z,"never closed')
+        self.assertEqual(sp.wait_done("open-quote.csv", mark)["rejects"], 1)
+
+
+class Delimiter(unittest.TestCase):
+    def test_delimiter_that_splits_gb18030_characters_is_refused(self):
+        for encoding in ("auto", "gb18030"):
+            with self.subTest(encoding=encoding):
+                with Vocd(start=False) as v:
+                    v.write_config(plugin_yaml(os.path.join(v.dir, "spool"), delimiter="|",
+                                               encoding=encoding))
+                    cp = v.run(timeout=60)
+                    self.assertEqual(cp.returncode, 1, cp.stderr)
+                    self.assertRegex(cp.stderr, r"plugins.hotline_csv.delimiter: '\|' \(0x7C\) "
+                                                r"cannot be used with encoding: %s: .*second byte "
+                                                r"of GB18030" % encoding)
+                    self.assertRegex(cp.stderr, r"vocd\.yaml:\d+: plugin 'hotline_csv': init "
+                                                r"failed")
+
+    def test_pipe_is_fine_for_utf8_files(self):
+        v = Vocd(start=False)
+        try:
+            sp = Spool(v)
+            v.write_config(plugin_yaml(sp.dir, delimiter="|", encoding="utf-8"))
+            v.start()
+            out = io.StringIO()
+            csv.writer(out, delimiter="|", lineterminator="\r\n").writerows(
+                [HEADER] + rows_without_id(2))
+            mark = v.log_mark()
+            sp.drop("pipes.csv", out.getvalue().encode("utf-8"))
+            self.assertEqual(sp.wait_done("pipes.csv", mark)["new"], 2)
+            v.close()
+        except BaseException:
+            v.close(failed=True)
+            raise
+
+
 class Replaced(unittest.TestCase):
     def test_file_replaced_while_importing(self):
         """A new export renamed over the file being imported: the first is still imported to

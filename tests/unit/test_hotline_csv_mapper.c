@@ -78,7 +78,7 @@ static json_t *map(struct voc_row_mapper *m, const char *const *cells, size_t n,
     struct voc_textbuf json, why;
     voc_textbuf_init(&json);
     voc_textbuf_init(&why);
-    int rc = voc_row_mapper_map(m, &f.row, "f00d", &json, &why);
+    int rc = voc_row_mapper_map(m, &f.row, "row:f00d", &json, &why);
     ck_assert_int_ge(rc, 0);
     json_t *out = NULL;
     if (rc == 1) {
@@ -160,13 +160,14 @@ START_TEST(external_id_fallback)
     char reason[256];
     json_t *r = map(m, cells, NCOLS, 42, reason, sizeof reason);
     ck_assert_ptr_nonnull(r);
-    ck_assert_str_eq(str(r, "external_id"), "f00d:42"); /* <file id>:<line> */
+    /* the caller's fallback id (row_ids.h), as it is */
+    ck_assert_str_eq(str(r, "external_id"), "row:f00d");
     ck_assert_str_eq(str(r, "received_at"), "2026-03-05T10:11:12+08:00");
     ck_assert_ptr_null(json_object_get(r, "customer")); /* all empty: left out */
     json_decref(r);
     voc_row_mapper_free(m);
 
-    /* A file without the 工单号 column at all: still fine, ids from the file. */
+    /* A file without the 工单号 column at all: still fine, fallback ids. */
     static const char *const no_id[] = {"来电时间", "客户姓名", "联系电话", "所在地区",
                                         "产品型号", "问题描述", "客户诉求", "坐席工号"};
     struct fake h;
@@ -176,7 +177,7 @@ START_TEST(external_id_fallback)
     ck_assert_ptr_null(voc_row_mapper_id_column(m));
     const char *cells2[8] = {"2026-03-05 09:07", "", "", "", "", "坏了", "", ""};
     r = map(m, cells2, 8, 3, reason, sizeof reason);
-    ck_assert_str_eq(str(r, "external_id"), "f00d:3");
+    ck_assert_str_eq(str(r, "external_id"), "row:f00d");
     json_decref(r);
     voc_row_mapper_free(m);
 }

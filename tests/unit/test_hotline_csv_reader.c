@@ -4,6 +4,7 @@
  * resuming at a row's offset. GB18030 bytes are written out by hand, not produced with
  * iconv, so the conversion is checked against the standard rather than against itself. */
 #include "csv_reader.h"
+#include "row_ids.h"
 
 #include <check.h>
 #include <stdbool.h>
@@ -406,6 +407,110 @@ START_TEST(unterminated_at_eof)
 }
 END_TEST
 
+/* A row cut by the end of the file is marked: a file still being written may have more of
+ * it. Quoted or not, and also the last row of a file without a final line break. */
+START_TEST(terminated_flag)
+{
+    static const struct {
+        const char *data;
+        bool last_terminated;
+    } cases[] = {
+        {"a,b\r\n1,x\r\n", true},     {"a,b\n1,x\n", true},
+        {"a,b\r\n1,x", false},        {"a,b\r\n1,\"half\r\nof it", false},
+        {"a,b\r\n1,\"done\"", false}, {"a,b\r\n1,x\r", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct rows rs;
+        read_all(&rs, VOC_CSV_UTF8, cases[i].data, strlen(cases[i].data), 0, TOP, 0);
+        ck_assert_uint_eq(rs.count, 2);
+        ck_assert_msg(rs.row[0].r.terminated, "case %zu: header", i);
+        ck_assert_msg(rs.row[1].r.terminated == cases[i].last_terminated, "case %zu", i);
+        free_rows(&rs);
+    }
+}
+END_TEST
+
+/* '|' is the second byte of many GB18030 characters (e.g. 刓 = 0x84 0x7C): used as the
+ * delimiter on raw bytes it would cut them. Such delimiters are refused unless the files are
+ * UTF-8; the safe ones are accepted. */
+START_TEST(delimiter_safety)
+{
+    static const char row[] = "\x84|x";
+    struct voc_csv_reader *r;
+    struct voc_csv_reader_opts o = {.encoding = VOC_CSV_GB18030, .delimiter = '|', .start = TOP};
+    ck_assert_int_eq(voc_csv_reader_new(&r, &o), 0);
+    voc_csv_reader_input(r, row, sizeof row - 1, true);
+    struct voc_csv_row one;
+    ck_assert_int_eq(voc_csv_reader_next(r, &one), 1);
+    ck_assert_uint_eq(one.count, 2); /* the character was split: what the check prevents */
+    voc_csv_reader_free(r);
+
+    const char *bad_gb[] = {"|", "@", "A", "z", "~", "^", "_", "0", "9", "\\"};
+    for (size_t i = 0; i < sizeof bad_gb / sizeof bad_gb[0]; i++) {
+        unsigned char d = (unsigned char)bad_gb[i][0];
+        ck_assert_msg(voc_csv_delimiter_problem(d, true) != NULL, "'%c' with gb18030", d);
+        ck_assert_msg(voc_csv_delimiter_problem(d, false) == NULL, "'%c' with utf-8", d);
+    }
+    const char *good[] = {",", ";", "\t", ":", " ", "#", "/", "!", "?"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        unsigned char d = (unsigned char)good[i][0];
+        ck_assert_msg(voc_csv_delimiter_problem(d, true) == NULL, "0x%02x", d);
+        ck_assert_msg(voc_csv_delimiter_problem(d, false) == NULL, "0x%02x", d);
+    }
+    for (unsigned d = 0x80; d <= 0xff; d++) {
+        ck_assert(voc_csv_delimiter_problem((unsigned char)d, true) != NULL);
+        ck_assert(voc_csv_delimiter_problem((unsigned char)d, false) != NULL);
+    }
+    ck_assert(voc_csv_delimiter_problem('"', false) != NULL);
+    ck_assert(voc_csv_delimiter_problem('\n', false) != NULL);
+    ck_assert(voc_csv_delimiter_problem('\r', true) != NULL);
+    /* Every byte a GB18030 character can contain after its first is refused. */
+    for (unsigned d = 0x30; d <= 0x39; d++)
+        ck_assert(voc_csv_delimiter_problem((unsigned char)d, true) != NULL);
+    for (unsigned d = 0x40; d <= 0x7e; d++)
+        ck_assert(voc_csv_delimiter_problem((unsigned char)d, true) != NULL);
+}
+END_TEST
+
+/* Fallback row ids come from the row's bytes: the same in any file, numbered for repeats. */
+START_TEST(row_ids_from_content)
+{
+    struct voc_row_ids *a, *b;
+    ck_assert_int_eq(voc_row_ids_new(&a), 0);
+    ck_assert_int_eq(voc_row_ids_new(&b), 0);
+    char id1[VOC_ROW_ID_MAX], id2[VOC_ROW_ID_MAX], id3[VOC_ROW_ID_MAX], x[VOC_ROW_ID_MAX];
+    ck_assert_int_eq(voc_row_ids_next(a, "1,x", 3, id1), 0);
+    ck_assert_int_eq(voc_row_ids_next(a, "2,y", 3, id2), 0);
+    ck_assert_int_eq(voc_row_ids_next(a, "1,x", 3, id3), 0);
+    /* sha256("1,x") */
+    ck_assert_str_eq(id1, "row:2ce33e350c23d4a89fa1e86bb103bac156785f0a6888548507c300dd9a5377e9");
+    ck_assert_uint_eq(strlen(id2), 68);
+    ck_assert_str_ne(id1, id2);
+    ck_assert_int_eq(strncmp(id3, id1, 68), 0);
+    ck_assert_str_eq(id3 + 68, ":2"); /* the second identical row */
+    /* Another file (another reading): the same ids in the same order. */
+    ck_assert_int_eq(voc_row_ids_next(b, "1,x", 3, x), 0);
+    ck_assert_str_eq(x, id1);
+    ck_assert_int_eq(voc_row_ids_next(b, "2,y", 3, x), 0);
+    ck_assert_str_eq(x, id2);
+    /* Many rows (the table grows), each distinct, then all again: every one numbered 2. */
+    char buf[32];
+    for (int round = 1; round <= 2; round++) {
+        for (int i = 0; i < 5000; i++) {
+            int n = snprintf(buf, sizeof buf, "row %d", i);
+            ck_assert_int_eq(voc_row_ids_next(b, buf, (size_t)n, x), 0);
+            if (round == 1)
+                ck_assert_uint_eq(strlen(x), 68);
+            else
+                ck_assert_str_eq(x + 68, ":2");
+        }
+    }
+    ck_assert_int_eq(voc_row_ids_next(b, "", 0, x), 0); /* an empty row has an id too */
+    voc_row_ids_free(a);
+    voc_row_ids_free(b);
+}
+END_TEST
+
 START_TEST(lossy_conversion)
 {
     char *out;
@@ -439,6 +544,9 @@ static Suite *reader_suite(void)
     tcase_add_test(tc, unclosed_quote_is_cut);
     tcase_add_test(tc, unterminated_at_eof);
     tcase_add_test(tc, lossy_conversion);
+    tcase_add_test(tc, terminated_flag);
+    tcase_add_test(tc, delimiter_safety);
+    tcase_add_test(tc, row_ids_from_content);
     suite_add_tcase(s, tc);
     return s;
 }
