@@ -9,6 +9,7 @@
 #include "lifecycle.h"
 #include "policy.h"
 #include "rules.h"
+#include "sla.h"
 #include "timeutil.h"
 
 #define NONE INT64_MIN
@@ -147,6 +148,12 @@ static int start_clock(struct voc_sla_sim *sim, size_t def_index, int cycle, int
         }
         free(err);
         json_decref(view);
+    }
+    char why[160];
+    if (has_target && !voc_sla_target_ok(target, why, sizeof why)) {
+        /* As the daemon does: the clock runs without a deadline, the rule is at fault. */
+        add_error(sim, why);
+        has_target = false;
     }
     struct voc_sim_clock *c = &sim->clocks[sim->count++];
     memset(c, 0, sizeof *c);

@@ -46,11 +46,35 @@ int voc_ctl_cmd_breaches(struct voc_ctl *ctl, int argc, char **argv)
 
     json_t *doc;
     struct voc_ctl_response raw;
-    if (voc_ctl_call(ctl, "GET", "/api/v1/breaches", NULL, &doc, &raw) != 0)
+    if (voc_ctl_call(ctl, "GET", "/api/v1/breaches?limit=1000", NULL, &doc, &raw) != 0)
         return VOC_CTL_EXIT_ERROR;
     int ret = VOC_CTL_EXIT_OK;
+    /* vocd pages the list (and ends a page early on a large store): follow next_cursor so
+     * the output has every breach, as one document. The cursor is hex digits and dashes,
+     * safe in a URL. A single page is printed as vocd sent it. */
+    bool paged = false;
+    json_t *all = json_object_get(doc, "breaches");
+    const char *cursor;
+    while (json_is_array(all) &&
+           (cursor = json_string_value(json_object_get(doc, "next_cursor"))) != NULL) {
+        char path[160];
+        snprintf(path, sizeof path, "/api/v1/breaches?limit=1000&cursor=%s", cursor);
+        json_t *page;
+        if (voc_ctl_call(ctl, "GET", path, NULL, &page, NULL) != 0) {
+            ret = VOC_CTL_EXIT_ERROR;
+            goto done;
+        }
+        json_array_extend(all, json_object_get(page, "breaches"));
+        json_object_set(doc, "next_cursor", json_object_get(page, "next_cursor"));
+        json_decref(page);
+        paged = true;
+    }
     if (ctl->json) {
-        voc_ctl_print_raw(&raw);
+        if (!paged)
+            voc_ctl_print_raw(&raw);
+        else if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
+                 fputc('\n', stdout) == EOF)
+            ret = VOC_CTL_EXIT_ERROR;
         goto done;
     }
     const json_t *list = json_is_array(doc) ? doc : NULL;

@@ -513,7 +513,13 @@ class StandIn(http.server.BaseHTTPRequestHandler):
         if url.path == "/api/v1/cases/7":
             self.reply(200, RICH_CASE)
         elif url.path == "/api/v1/breaches":
-            self.reply(200, BREACHES if query.get("empty") is None else {"breaches": []})
+            # Two pages, as vocd pages a long list: vocctl must follow next_cursor.
+            if query.get("cursor") is None:
+                self.reply(200, {"breaches": BREACHES["breaches"][:1], "next_cursor": "1a-7-0"})
+            elif query.get("cursor") == "1a-7-0":
+                self.reply(200, {"breaches": BREACHES["breaches"][1:], "next_cursor": None})
+            else:
+                self.reply(400, {"error": {"code": "bad_request", "message": "bad cursor"}})
         elif url.path == "/api/v1/reports":
             fmt = query.get("format", "json")
             if fmt == "csv":
@@ -596,7 +602,10 @@ class TestAnswersVocdCannotGiveYet(CtlCase):
                                             "10:00", "1d", "2h", "质量部"])
         self.assertIn("-10m", lines[2])
         self.assertAligned(lines, "department")
-        self.assertEqual(json.loads(self.ok(self, "breaches", "--json").out), BREACHES)
+        self.assertEqual(len(lines), 3)  # both pages, and no next_cursor line
+        self.assertEqual(json.loads(self.ok(self, "breaches", "--json").out),
+                         dict(BREACHES, next_cursor=None))
+        self.assertEqual([q.get("cursor") for _, p, q, _ in StandIn.seen[-2:]], [None, "1a-7-0"])
 
     def test_report_formats(self):
         StandIn.seen.clear()
