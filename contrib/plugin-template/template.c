@@ -47,7 +47,8 @@ static const struct voc_option template_options[] = {
 
 /* ---- state ------------------------------------------------------------------------------- */
 
-struct template {
+struct template
+{
     struct voc_plugin *p;              /* the core's handle: pass it to every core call */
     const struct voc_core_api *api;    /* the core calls */
     const struct template_config *cfg; /* owned by the core; replaced on reload */
@@ -107,8 +108,10 @@ static void on_submitted(void *arg, const struct voc_submit_result *r)
         reply(req, 503, "Service Unavailable",
               json_pack("{s:{s:s, s:s}}", "error", "code", "unavailable", "message", message));
         break;
-    default: /* INVALID: the core says why, with the status its own API would use */
-        reply(req, r->http_status, "Refused",
+    default: /* INVALID: the core says why, with the status its own API would use. Never
+                trust it to be an error status: a refusal answered 0 or 200 would tell the
+                sender its feedback was taken. */
+        reply(req, r->http_status >= 400 && r->http_status <= 599 ? r->http_status : 400, "Refused",
               json_pack("{s:{s:s, s:s}}", "error", "code",
                         r->error_code ? r->error_code : "bad_request", "message", message));
         break;
@@ -169,8 +172,8 @@ static void on_feedback(struct evhttp_request *req, void *arg)
 
 /* ---- 2., 3., 5., 6. lifecycle -------------------------------------------------------------- */
 
-static int template_init(struct voc_plugin *p, const struct voc_core_api *api,
-                         const void *config, void **state)
+static int template_init(struct voc_plugin *p, const struct voc_core_api *api, const void *config,
+                         void **state)
 {
     struct template *t = calloc(1, sizeof *t);
     if (!t) {

@@ -655,9 +655,22 @@ static int store_attachments(struct delivery *d)
             d->store_failed = true;
             return -1;
         }
-        json_array_append_new(d->attachments,
-                              json_pack("{s:s, s:s, s:I, s:s}", "name", a->name, "type", a->type,
-                                        "size", (json_int_t)a->size, "sha256", hex));
+        /* mime_parse.c hands out valid UTF-8 names and sanitised types; should either ever
+         * not be, json_pack would return NULL and the attachment would silently go missing
+         * from a case whose file is stored. So: made valid here too, and a failure is one. */
+        gchar *name = g_utf8_make_valid(a->name ? a->name : "", -1);
+        gchar *type = g_utf8_make_valid(a->type ? a->type : "application/octet-stream", -1);
+        json_t *item = json_pack("{s:s, s:s, s:I, s:s}", "name", name, "type", type, "size",
+                                 (json_int_t)a->size, "sha256", hex);
+        g_free(name);
+        g_free(type);
+        if (!item || json_array_append_new(d->attachments, item) != 0) {
+            snprintf(d->store_err, sizeof d->store_err, "out of memory listing attachment %zu",
+                     i + 1);
+            d->store_errno = ENOMEM;
+            d->store_failed = true;
+            return -1;
+        }
     }
     return 0;
 }
@@ -1308,7 +1321,7 @@ static int email_reload(void *state, const void *new_config)
 static const struct voc_plugin_descriptor email_descriptor = {
     .abi_version = VOC_PLUGIN_ABI_VERSION,
     .name = "email",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "E-mail channel: LMTP listener for the MTA and Maildir intake; MIME and "
                    "Chinese charsets decoded, attachments stored, replies threaded into their "
                    "case",

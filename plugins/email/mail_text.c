@@ -20,21 +20,35 @@ static const struct {
     const char *first;
     const char *second;
 } charset_map[] = {
-    {"gb2312", "GB18030", NULL},       {"gbk", "GB18030", NULL},
-    {"x-gbk", "GB18030", NULL},        {"cp936", "GB18030", NULL},
-    {"ms936", "GB18030", NULL},        {"windows-936", "GB18030", NULL},
-    {"euc-cn", "GB18030", NULL},       {"x-euc-cn", "GB18030", NULL},
-    {"gb_2312-80", "GB18030", NULL},   {"csgb2312", "GB18030", NULL},
-    {"chinese", "GB18030", NULL},      {"gb18030", "GB18030", NULL},
-    {"big5", "CP950", "BIG5-HKSCS"},   {"x-big5", "CP950", "BIG5-HKSCS"},
-    {"big-5", "CP950", "BIG5-HKSCS"},  {"cn-big5", "CP950", "BIG5-HKSCS"},
-    {"csbig5", "CP950", "BIG5-HKSCS"}, {"cp950", "CP950", "BIG5-HKSCS"},
+    {"gb2312", "GB18030", NULL},
+    {"gbk", "GB18030", NULL},
+    {"x-gbk", "GB18030", NULL},
+    {"cp936", "GB18030", NULL},
+    {"ms936", "GB18030", NULL},
+    {"windows-936", "GB18030", NULL},
+    {"euc-cn", "GB18030", NULL},
+    {"x-euc-cn", "GB18030", NULL},
+    {"gb_2312-80", "GB18030", NULL},
+    {"csgb2312", "GB18030", NULL},
+    {"chinese", "GB18030", NULL},
+    {"gb18030", "GB18030", NULL},
+    {"big5", "CP950", "BIG5-HKSCS"},
+    {"x-big5", "CP950", "BIG5-HKSCS"},
+    {"big-5", "CP950", "BIG5-HKSCS"},
+    {"cn-big5", "CP950", "BIG5-HKSCS"},
+    {"csbig5", "CP950", "BIG5-HKSCS"},
+    {"cp950", "CP950", "BIG5-HKSCS"},
     {"big5-hkscs", "BIG5-HKSCS", "CP950"},
-    {"us-ascii", "UTF-8", NULL},       {"ascii", "UTF-8", NULL},
-    {"utf8", "UTF-8", NULL},           {"utf-8", "UTF-8", NULL},
-    {"iso-8859-1", "WINDOWS-1252", NULL}, {"latin1", "WINDOWS-1252", NULL},
-    {"ks_c_5601-1987", "CP949", NULL}, {"euc-kr", "CP949", NULL},
-    {"shift_jis", "CP932", NULL},      {"x-sjis", "CP932", NULL},
+    {"us-ascii", "UTF-8", NULL},
+    {"ascii", "UTF-8", NULL},
+    {"utf8", "UTF-8", NULL},
+    {"utf-8", "UTF-8", NULL},
+    {"iso-8859-1", "WINDOWS-1252", NULL},
+    {"latin1", "WINDOWS-1252", NULL},
+    {"ks_c_5601-1987", "CP949", NULL},
+    {"euc-kr", "CP949", NULL},
+    {"shift_jis", "CP932", NULL},
+    {"x-sjis", "CP932", NULL},
 };
 
 /* Convert with iconv. strict: fail (NULL) on the first undecodable byte. Not strict: put
@@ -182,6 +196,167 @@ char *voc_mail_to_utf8(const char *data, size_t len, const char *charset,
     return out;
 }
 
+/* ---- encoded words -------------------------------------------------------------------- */
+
+/* One RFC 2047 word at s ("=?charset[*lang]?B|Q?text?="): its end, label and payload, or
+ * false when s does not start one. */
+struct encoded_word {
+    const char *end;
+    const char *label;
+    size_t label_len;
+    char encoding;
+    const char *text;
+    size_t text_len;
+};
+
+static bool parse_word(const char *s, struct encoded_word *w)
+{
+    if (s[0] != '=' || s[1] != '?')
+        return false;
+    const char *label = s + 2;
+    const char *q = strchr(label, '?');
+    if (!q || q == label || (q[1] != 'B' && q[1] != 'b' && q[1] != 'Q' && q[1] != 'q') ||
+        q[2] != '?')
+        return false;
+    for (const char *c = label; c < q; c++)
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+            return false;
+    const char *text = q + 3;
+    const char *close = strstr(text, "?=");
+    if (!close)
+        return false;
+    for (const char *c = text; c < close; c++)
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+            return false; /* an encoded word has no white space inside */
+    const char *star = memchr(label, '*', (size_t)(q - label)); /* RFC 2231 language */
+    w->label = label;
+    w->label_len = (size_t)((star ? star : q) - label);
+    w->encoding = (char)(q[1] | 0x20);
+    w->text = text;
+    w->text_len = (size_t)(close - text);
+    w->end = close + 2;
+    return true;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static void append_payload(GByteArray *out, const struct encoded_word *w)
+{
+    if (w->encoding == 'b') {
+        /* g_base64_decode_step is lenient about padding and stray characters, as mailers
+         * need it to be. */
+        guchar *buf = g_malloc(w->text_len * 3 / 4 + 4);
+        gint state = 0;
+        guint save = 0;
+        gsize n = g_base64_decode_step(w->text, w->text_len, buf, &state, &save);
+        g_byte_array_append(out, buf, (guint)n);
+        g_free(buf);
+        return;
+    }
+    for (size_t i = 0; i < w->text_len; i++) {
+        char c = w->text[i];
+        int hi, lo;
+        if (c == '_') {
+            g_byte_array_append(out, (const guint8 *)" ", 1);
+        } else if (c == '=' && i + 2 < w->text_len && (hi = hex_digit(w->text[i + 1])) >= 0 &&
+                   (lo = hex_digit(w->text[i + 2])) >= 0) {
+            guint8 b = (guint8)(hi << 4 | lo);
+            g_byte_array_append(out, &b, 1);
+            i += 2;
+        } else {
+            g_byte_array_append(out, (const guint8 *)&c, 1);
+        }
+    }
+}
+
+static bool label_is(const struct encoded_word *w, const char *name)
+{
+    return strlen(name) == w->label_len && g_ascii_strncasecmp(w->label, name, w->label_len) == 0;
+}
+
+static bool is_plain_label(const struct encoded_word *w)
+{
+    return label_is(w, "utf-8") || label_is(w, "utf8") || label_is(w, "us-ascii");
+}
+
+char *voc_mail_header_widen(const char *raw, const char *const *fallbacks)
+{
+    if (!raw || !strstr(raw, "=?"))
+        return NULL;
+    GString *out = g_string_new(NULL);
+    bool changed = false;
+    const char *p = raw;
+    while (*p) {
+        struct encoded_word w;
+        if (!parse_word(p, &w)) {
+            g_string_append_c(out, *p++);
+            continue;
+        }
+        if (is_plain_label(&w)) {
+            g_string_append_len(out, p, w.end - p);
+            p = w.end;
+            continue;
+        }
+        /* A run of words with this label, separated by white space only (or nothing, as
+         * some mailers write them). */
+        GByteArray *bytes = g_byte_array_new();
+        append_payload(bytes, &w);
+        const char *after = w.end;
+        for (;;) {
+            const char *n = after;
+            while (*n == ' ' || *n == '\t' || *n == '\r' || *n == '\n')
+                n++;
+            struct encoded_word next;
+            if (!parse_word(n, &next) || next.label_len != w.label_len ||
+                g_ascii_strncasecmp(next.label, w.label, w.label_len) != 0)
+                break;
+            append_payload(bytes, &next);
+            after = next.end;
+        }
+        char label[64];
+        size_t ll = w.label_len < sizeof label - 1 ? w.label_len : sizeof label - 1;
+        memcpy(label, w.label, ll);
+        label[ll] = '\0';
+        size_t len = 0;
+        char *utf8 =
+            voc_mail_to_utf8((const char *)bytes->data, bytes->len, label, fallbacks, &len, NULL);
+        g_byte_array_free(bytes, TRUE);
+        if (!utf8) {
+            g_string_free(out, TRUE);
+            return NULL;
+        }
+        /* Q rather than B: GMime joins the payloads of adjacent words of one charset before
+         * decoding them, and the '=' padding of a B word would end the joined base64. Only
+         * letters and digits stay as they are, so the word is safe in a phrase and in a
+         * quoted parameter alike. */
+        g_string_append(out, "=?UTF-8?Q?");
+        for (size_t i = 0; i < len; i++) {
+            unsigned char ch = (unsigned char)utf8[i];
+            if (g_ascii_isalnum(ch))
+                g_string_append_c(out, (char)ch);
+            else
+                g_string_append_printf(out, "=%02X", ch);
+        }
+        g_string_append(out, "?=");
+        free(utf8);
+        changed = true;
+        p = after;
+    }
+    if (!changed) {
+        g_string_free(out, TRUE);
+        return NULL;
+    }
+    char *result = strdup(out->str);
+    g_string_free(out, TRUE);
+    return result;
+}
+
 size_t voc_mail_clean_text(char *text, size_t len, size_t max, bool *truncated)
 {
     size_t w = 0;
@@ -307,18 +482,18 @@ static const struct {
     const char *name;
     uint32_t cp;
 } entities[] = {
-    {"nbsp", 0x20},    {"amp", '&'},       {"lt", '<'},        {"gt", '>'},
-    {"quot", '"'},     {"apos", '\''},     {"ldquo", 0x201C},  {"rdquo", 0x201D},
-    {"lsquo", 0x2018}, {"rsquo", 0x2019},  {"hellip", 0x2026}, {"mdash", 0x2014},
-    {"ndash", 0x2013}, {"middot", 0x00B7}, {"bull", 0x2022},   {"copy", 0x00A9},
-    {"reg", 0x00AE},   {"trade", 0x2122},  {"yen", 0x00A5},    {"euro", 0x20AC},
-    {"pound", 0x00A3}, {"cent", 0x00A2},   {"times", 0x00D7},  {"divide", 0x00F7},
-    {"laquo", 0x00AB}, {"raquo", 0x00BB},  {"deg", 0x00B0},    {"plusmn", 0x00B1},
-    {"sect", 0x00A7},  {"para", 0x00B6},   {"ensp", 0x20},     {"emsp", 0x20},
-    {"thinsp", 0x20},  {"zwnj", 0x200C},   {"zwj", 0x200D},    {"shy", 0xAD},
-    {"larr", 0x2190},  {"rarr", 0x2192},   {"uarr", 0x2191},   {"darr", 0x2193},
-    {"hearts", 0x2665}, {"le", 0x2264},    {"ge", 0x2265},     {"ne", 0x2260},
-    {"frac12", 0x00BD}, {"sup2", 0x00B2},  {"micro", 0x00B5},  {"iexcl", 0x00A1},
+    {"nbsp", 0x20},     {"amp", '&'},       {"lt", '<'},        {"gt", '>'},
+    {"quot", '"'},      {"apos", '\''},     {"ldquo", 0x201C},  {"rdquo", 0x201D},
+    {"lsquo", 0x2018},  {"rsquo", 0x2019},  {"hellip", 0x2026}, {"mdash", 0x2014},
+    {"ndash", 0x2013},  {"middot", 0x00B7}, {"bull", 0x2022},   {"copy", 0x00A9},
+    {"reg", 0x00AE},    {"trade", 0x2122},  {"yen", 0x00A5},    {"euro", 0x20AC},
+    {"pound", 0x00A3},  {"cent", 0x00A2},   {"times", 0x00D7},  {"divide", 0x00F7},
+    {"laquo", 0x00AB},  {"raquo", 0x00BB},  {"deg", 0x00B0},    {"plusmn", 0x00B1},
+    {"sect", 0x00A7},   {"para", 0x00B6},   {"ensp", 0x20},     {"emsp", 0x20},
+    {"thinsp", 0x20},   {"zwnj", 0x200C},   {"zwj", 0x200D},    {"shy", 0xAD},
+    {"larr", 0x2190},   {"rarr", 0x2192},   {"uarr", 0x2191},   {"darr", 0x2193},
+    {"hearts", 0x2665}, {"le", 0x2264},     {"ge", 0x2265},     {"ne", 0x2260},
+    {"frac12", 0x00BD}, {"sup2", 0x00B2},   {"micro", 0x00B5},  {"iexcl", 0x00A1},
 };
 
 static size_t utf8_encode(uint32_t cp, char *buf)
@@ -406,18 +581,27 @@ static size_t find_close_tag(const char *s, size_t p, size_t n, const char *name
     return n;
 }
 
-enum tag_effect { TAG_NONE, TAG_BREAK1, TAG_BREAK2, TAG_BR, TAG_CELL, TAG_ITEM, TAG_SKIP,
-                  TAG_PRE, TAG_HR };
+enum tag_effect {
+    TAG_NONE,
+    TAG_BREAK1,
+    TAG_BREAK2,
+    TAG_BR,
+    TAG_CELL,
+    TAG_ITEM,
+    TAG_SKIP,
+    TAG_PRE,
+    TAG_HR
+};
 
 static enum tag_effect tag_kind(const char *name, bool closing)
 {
     static const char *const skip[] = {"script", "style", "title", "template", "xml", NULL};
-    static const char *const para[] = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table",
-                                       "blockquote", NULL};
-    static const char *const block[] = {"div", "tr", "ul", "ol", "dl", "dt", "dd", "section",
-                                        "article", "header", "footer", "address", "center",
-                                        "form", "fieldset", "caption", "body", "nav",
-                                        "figure", "figcaption", "main", "aside", NULL};
+    static const char *const para[] = {"p",  "h1", "h2",    "h3",         "h4",
+                                       "h5", "h6", "table", "blockquote", NULL};
+    static const char *const block[] = {
+        "div",     "tr",     "ul",     "ol",         "dl",     "dt",    "dd",       "section",
+        "article", "header", "footer", "address",    "center", "form",  "fieldset", "caption",
+        "body",    "nav",    "figure", "figcaption", "main",   "aside", NULL};
     for (int i = 0; skip[i]; i++)
         if (strcmp(name, skip[i]) == 0)
             return closing ? TAG_NONE : TAG_SKIP;
@@ -492,8 +676,8 @@ char *voc_html_to_text(const char *s, size_t n, size_t max_out, size_t *out_len)
         }
         bool closing = i + 1 < n && s[i + 1] == '/';
         size_t name_at = i + (closing ? 2 : 1);
-        if (name_at >= n || !(isalpha((unsigned char)s[name_at]) || s[name_at] == '!' ||
-                              s[name_at] == '?')) {
+        if (name_at >= n ||
+            !(isalpha((unsigned char)s[name_at]) || s[name_at] == '!' || s[name_at] == '?')) {
             out_text(&o, "<", 1, pre);
             i++;
             continue;
@@ -608,8 +792,8 @@ bool voc_html_sniff_charset(const char *html, size_t len, char *buf, size_t bufl
             k++;
         size_t l = 0;
         while (k + l < n && l + 1 < buflen &&
-               (isalnum((unsigned char)html[k + l]) || html[k + l] == '-' ||
-                html[k + l] == '_' || html[k + l] == ':' || html[k + l] == '.'))
+               (isalnum((unsigned char)html[k + l]) || html[k + l] == '-' || html[k + l] == '_' ||
+                html[k + l] == ':' || html[k + l] == '.'))
             l++;
         if (l == 0)
             continue;

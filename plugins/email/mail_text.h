@@ -16,6 +16,17 @@
 char *voc_mail_to_utf8(const char *data, size_t len, const char *charset,
                        const char *const *fallbacks, size_t *out_len, bool *lossy);
 
+/* RFC 2047 encoded words in a raw header value, re-encoded as UTF-8 words so that GMime
+ * decodes them without loss. GMime hands a word's charset label to iconv as it is (gb2312 as
+ * GBK, big5 as BIG5), so a GB18030 four-byte character in a "gb2312" word, or a Big5-HKSCS
+ * one in a "big5" word, would come out as '?'. Here the bytes of a run of adjacent words
+ * with the same label (a character may be split between two words) are joined and converted
+ * with voc_mail_to_utf8 — the same widened labels and fallbacks as bodies — and the run is
+ * replaced by one "=?UTF-8?Q?...?=" word. Everything else stays byte for byte. Returns a
+ * malloc'd string, or NULL when there is no word to re-encode (none, or only UTF-8 and
+ * ASCII ones): then the value can go to GMime as it is. */
+char *voc_mail_header_widen(const char *raw, const char *const *fallbacks);
+
 /* Normalise UTF-8 text in place for storage: CRLF and lone CR become LF, NUL and other C0
  * controls except TAB and LF are dropped, trailing blank lines are removed. Then cut to at
  * most `max` bytes on a character boundary (max 0 = no limit). Returns the new length and

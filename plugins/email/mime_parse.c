@@ -43,11 +43,10 @@ void voc_mail_library_init(void)
     library_ready = true;
 }
 
-static enum voc_mail_status fail(struct parse_ctx *c, enum voc_mail_status st, const char *fmt,
-                                 ...) __attribute__((format(printf, 3, 4)));
+static enum voc_mail_status fail(struct parse_ctx *c, enum voc_mail_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static enum voc_mail_status fail(struct parse_ctx *c, enum voc_mail_status st, const char *fmt,
-                                 ...)
+static enum voc_mail_status fail(struct parse_ctx *c, enum voc_mail_status st, const char *fmt, ...)
 {
     if (c->status == VOC_MAIL_OK) {
         c->status = st;
@@ -123,6 +122,17 @@ unsigned voc_mail_count_content_types(const char *data, size_t len, unsigned sto
 }
 
 /* ---- small string helpers ----------------------------------------------------------------- */
+
+/* The raw value of header `name` of obj with its encoded words re-encoded losslessly
+ * (voc_mail_header_widen: GMime would hand "gb2312" to iconv as GBK), for GMime to decode
+ * or parse again. NULL when the header is absent or GMime's own decoding loses nothing. */
+static char *widened_header(struct parse_ctx *c, GMimeObject *obj, const char *name)
+{
+    GMimeHeaderList *list = g_mime_object_get_header_list(obj);
+    GMimeHeader *h = list ? g_mime_header_list_get_header(list, name) : NULL;
+    const char *raw = h ? g_mime_header_get_raw_value(h) : NULL;
+    return raw ? voc_mail_header_widen(raw, c->lim->fallback_charsets) : NULL;
+}
 
 /* A copy that is valid UTF-8 on one line, trimmed, cut at max bytes. */
 static char *clean_line(const char *s, size_t max)
@@ -239,8 +249,8 @@ static void classify(struct parse_ctx *c, GMimeMessage *msg, const char *envelop
             g_free(t);
         }
     }
-    if (null_sender && (local_part_is(m->from_addr, "mailer-daemon") ||
-                        local_part_is(m->from_addr, "postmaster")))
+    if (null_sender &&
+        (local_part_is(m->from_addr, "mailer-daemon") || local_part_is(m->from_addr, "postmaster")))
         set_kind(m, VOC_MAIL_BOUNCE, null_sender);
 
     const char *as = g_mime_object_get_header(top, "Auto-Submitted");
@@ -327,11 +337,11 @@ static const char *extension_for(const char *type)
 {
     static const struct {
         const char *type, *ext;
-    } map[] = {{"image/jpeg", ".jpg"}, {"image/png", ".png"},        {"image/gif", ".gif"},
-               {"image/webp", ".webp"}, {"image/heic", ".heic"},     {"image/bmp", ".bmp"},
-               {"application/pdf", ".pdf"}, {"text/plain", ".txt"},  {"text/html", ".html"},
-               {"video/mp4", ".mp4"},   {"audio/mpeg", ".mp3"},      {"audio/amr", ".amr"},
-               {"message/rfc822", ".eml"}, {"application/zip", ".zip"}};
+    } map[] = {{"image/jpeg", ".jpg"},      {"image/png", ".png"},      {"image/gif", ".gif"},
+               {"image/webp", ".webp"},     {"image/heic", ".heic"},    {"image/bmp", ".bmp"},
+               {"application/pdf", ".pdf"}, {"text/plain", ".txt"},     {"text/html", ".html"},
+               {"video/mp4", ".mp4"},       {"audio/mpeg", ".mp3"},     {"audio/amr", ".amr"},
+               {"message/rfc822", ".eml"},  {"application/zip", ".zip"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(type, map[i].type) == 0)
             return map[i].ext;
@@ -359,15 +369,13 @@ static char *safe_name(const char *name, const char *type, size_t index)
     return clean;
 }
 
-static enum voc_mail_status add_attachment(struct parse_ctx *c, const char *name,
-                                           const char *type, GByteArray *content,
-                                           bool inline_part)
+static enum voc_mail_status add_attachment(struct parse_ctx *c, const char *name, const char *type,
+                                           GByteArray *content, bool inline_part)
 {
     struct voc_mail *m = c->m;
     if (m->attachment_count >= c->lim->max_attachments) {
         g_byte_array_free(content, TRUE);
-        return fail(c, VOC_MAIL_TOO_MANY, "more than %u attachments",
-                    c->lim->max_attachments);
+        return fail(c, VOC_MAIL_TOO_MANY, "more than %u attachments", c->lim->max_attachments);
     }
     if (c->lim->max_attachment_size && content->len > c->lim->max_attachment_size) {
         fail(c, VOC_MAIL_TOO_LARGE,
@@ -422,8 +430,8 @@ static void take_text(struct parse_ctx *c, GMimePart *part, bool html)
     c->m->text_lossy |= lossy;
     if (html) {
         size_t tl = 0;
-        char *text = voc_html_to_text(utf8, len, c->lim->max_text ? c->lim->max_text + 4096 : 0,
-                                      &tl);
+        char *text =
+            voc_html_to_text(utf8, len, c->lim->max_text ? c->lim->max_text + 4096 : 0, &tl);
         if (text)
             append_text(c, c->html, text, tl);
         free(text);
@@ -443,40 +451,83 @@ static bool is_signature(GMimeContentType *ct)
 static enum voc_mail_status walk(struct parse_ctx *c, GMimeObject *obj, unsigned depth,
                                  bool in_report);
 
+/* The file name of a part when its Content-Disposition filename or Content-Type name holds
+ * encoded words GMime would decode with loss (widened_header); NULL: take GMime's. */
+static char *part_filename(struct parse_ctx *c, GMimeObject *obj)
+{
+    char *name = NULL;
+    char *wide = widened_header(c, obj, "Content-Disposition");
+    if (wide) {
+        GMimeContentDisposition *d = g_mime_content_disposition_parse(c->opts, wide);
+        const char *v = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
+        name = v ? strdup(v) : NULL;
+        if (d)
+            g_object_unref(d);
+        free(wide);
+    }
+    if (!name && (wide = widened_header(c, obj, "Content-Type"))) {
+        GMimeContentType *t = g_mime_content_type_parse(c->opts, wide);
+        const char *v = t ? g_mime_content_type_get_parameter(t, "name") : NULL;
+        name = v ? strdup(v) : NULL;
+        if (t)
+            g_object_unref(t);
+        free(wide);
+    }
+    return name;
+}
+
+/* "type/subtype" in lower case, or application/octet-stream when the header's type is not a
+ * valid token pair (8-bit bytes, spaces, quotes): the type goes into the case as JSON and
+ * into logs, and a sender's junk must not turn into invalid UTF-8 there. g_free'd. */
+static char *mime_type_of(GMimeContentType *ct)
+{
+    char *type = g_mime_content_type_get_mime_type(ct);
+    char *lower = g_ascii_strdown(type ? type : "", -1);
+    g_free(type);
+    const char *slash = strchr(lower, '/');
+    bool ok = slash && slash != lower && slash[1] && strlen(lower) <= 127;
+    for (const char *p = lower; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+             strchr("!#$&^_.+-", *p) != NULL || (p == slash);
+    if (ok && strchr(slash + 1, '/'))
+        ok = false;
+    if (ok)
+        return lower;
+    g_free(lower);
+    return g_strdup("application/octet-stream");
+}
+
 static enum voc_mail_status walk_leaf(struct parse_ctx *c, GMimePart *part, bool in_report)
 {
     GMimeObject *obj = GMIME_OBJECT(part);
     GMimeContentType *ct = g_mime_object_get_content_type(obj);
     const char *disp = g_mime_object_get_disposition(obj);
     bool attachment = disp && g_ascii_strcasecmp(disp, "attachment") == 0;
-    const char *filename = g_mime_part_get_filename(part);
+    char *wide_name = part_filename(c, obj);
+    const char *filename = wide_name ? wide_name : g_mime_part_get_filename(part);
 
+    enum voc_mail_status st = VOC_MAIL_OK;
     if (in_report && (g_mime_content_type_is_type(ct, "text", "rfc822-headers") ||
                       g_mime_content_type_is_type(ct, "message", "rfc822-headers"))) {
         parse_original_headers(c, part);
-        return VOC_MAIL_OK;
-    }
-    if (g_mime_content_type_is_type(ct, "message", "delivery-status") ||
-        g_mime_content_type_is_type(ct, "message", "global-delivery-status") ||
-        g_mime_content_type_is_type(ct, "message", "disposition-notification") ||
-        is_signature(ct))
-        return VOC_MAIL_OK;
-    if (!attachment && !filename && g_mime_content_type_is_type(ct, "text", "plain")) {
+    } else if (g_mime_content_type_is_type(ct, "message", "delivery-status") ||
+               g_mime_content_type_is_type(ct, "message", "global-delivery-status") ||
+               g_mime_content_type_is_type(ct, "message", "disposition-notification") ||
+               is_signature(ct)) {
+        /* nothing to keep */
+    } else if (!attachment && !filename && g_mime_content_type_is_type(ct, "text", "plain")) {
         take_text(c, part, false);
-        return c->status;
-    }
-    if (!attachment && !filename && g_mime_content_type_is_type(ct, "text", "html")) {
+        st = c->status;
+    } else if (!attachment && !filename && g_mime_content_type_is_type(ct, "text", "html")) {
         take_text(c, part, true);
-        return c->status;
+        st = c->status;
+    } else if (c->want_attachments) {
+        char *type = mime_type_of(ct);
+        bool inline_part = !attachment && (disp || g_mime_object_get_content_id(obj));
+        st = add_attachment(c, filename, type, part_bytes(part), inline_part);
+        g_free(type);
     }
-    if (!c->want_attachments)
-        return VOC_MAIL_OK;
-    char *type = g_mime_content_type_get_mime_type(ct);
-    char *lower = g_ascii_strdown(type, -1);
-    g_free(type);
-    bool inline_part = !attachment && (disp || g_mime_object_get_content_id(obj));
-    enum voc_mail_status st = add_attachment(c, filename, lower, part_bytes(part), inline_part);
-    g_free(lower);
+    free(wide_name);
     return st;
 }
 
@@ -552,14 +603,38 @@ static enum voc_mail_status walk(struct parse_ctx *c, GMimeObject *obj, unsigned
     return VOC_MAIL_OK; /* message/partial and other containers carry nothing to show */
 }
 
+/* An address header of msg, parsed from its raw value with the encoded words widened (see
+ * widened_header). New reference, NULL when absent. */
+static InternetAddressList *address_header(struct parse_ctx *c, GMimeMessage *msg, const char *name,
+                                           InternetAddressList *parsed)
+{
+    char *wide = widened_header(c, GMIME_OBJECT(msg), name);
+    InternetAddressList *list = wide ? internet_address_list_parse(c->opts, wide) : NULL;
+    free(wide);
+    if (!list && parsed)
+        list = g_object_ref(parsed);
+    return list;
+}
+
 static void read_headers(struct parse_ctx *c, GMimeMessage *msg)
 {
     struct voc_mail *m = c->m;
     GMimeObject *top = GMIME_OBJECT(msg);
-    m->subject = clean_line(g_mime_message_get_subject(msg), MAX_HEADER_TEXT);
-    InternetAddressList *from = g_mime_message_get_from(msg);
-    if (!from || internet_address_list_length(from) == 0)
-        from = g_mime_message_get_sender(msg);
+    char *subject = widened_header(c, top, "Subject");
+    if (subject) {
+        char *decoded = g_mime_utils_header_decode_text(c->opts, subject);
+        m->subject = clean_line(decoded, MAX_HEADER_TEXT);
+        g_free(decoded);
+        free(subject);
+    } else {
+        m->subject = clean_line(g_mime_message_get_subject(msg), MAX_HEADER_TEXT);
+    }
+    InternetAddressList *from = address_header(c, msg, "From", g_mime_message_get_from(msg));
+    if (!from || internet_address_list_length(from) == 0) {
+        if (from)
+            g_object_unref(from);
+        from = address_header(c, msg, "Sender", g_mime_message_get_sender(msg));
+    }
     InternetAddress *first = NULL;
     if (from && internet_address_list_length(from) > 0) {
         first = internet_address_list_get_address(from, 0);
@@ -572,19 +647,25 @@ static void read_headers(struct parse_ctx *c, GMimeMessage *msg)
         }
     }
     m->from_name = clean_line(first ? internet_address_get_name(first) : NULL, MAX_HEADER_TEXT);
-    m->from_addr = clean_line(first && INTERNET_ADDRESS_IS_MAILBOX(first)
-                                  ? internet_address_mailbox_get_addr(
-                                        INTERNET_ADDRESS_MAILBOX(first))
-                                  : NULL,
-                              998);
-    InternetAddressList *to = g_mime_message_get_to(msg);
-    InternetAddressList *cc = g_mime_message_get_cc(msg);
+    m->from_addr =
+        clean_line(first && INTERNET_ADDRESS_IS_MAILBOX(first)
+                       ? internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(first))
+                       : NULL,
+                   998);
+    if (from)
+        g_object_unref(from);
+    InternetAddressList *to = address_header(c, msg, "To", g_mime_message_get_to(msg));
+    InternetAddressList *cc = address_header(c, msg, "Cc", g_mime_message_get_cc(msg));
     char *s = to ? internet_address_list_to_string(to, NULL, FALSE) : NULL;
     m->to = clean_line(s, MAX_HEADER_TEXT);
     g_free(s);
     s = cc ? internet_address_list_to_string(cc, NULL, FALSE) : NULL;
     m->cc = clean_line(s, MAX_HEADER_TEXT);
     g_free(s);
+    if (to)
+        g_object_unref(to);
+    if (cc)
+        g_object_unref(cc);
     m->date = clean_line(g_mime_object_get_header(top, "Date"), 200);
     const char *id = g_mime_message_get_message_id(msg);
     if (id && id[0])
@@ -594,9 +675,8 @@ static void read_headers(struct parse_ctx *c, GMimeMessage *msg)
 }
 
 enum voc_mail_status voc_mail_parse(const char *data, size_t len,
-                                    const struct voc_mail_limits *limits,
-                                    const char *envelope_from, struct voc_mail **out,
-                                    char *err, size_t errlen)
+                                    const struct voc_mail_limits *limits, const char *envelope_from,
+                                    struct voc_mail **out, char *err, size_t errlen)
 {
     voc_mail_library_init();
     *out = NULL;
@@ -604,8 +684,8 @@ enum voc_mail_status voc_mail_parse(const char *data, size_t len,
         err[0] = '\0';
     struct parse_ctx c = {.lim = limits, .err = err, .errlen = errlen};
     if (limits->max_size && len > limits->max_size) {
-        fail(&c, VOC_MAIL_TOO_LARGE, "message has %zu bytes, over the limit of %llu bytes",
-             len, (unsigned long long)limits->max_size);
+        fail(&c, VOC_MAIL_TOO_LARGE, "message has %zu bytes, over the limit of %llu bytes", len,
+             (unsigned long long)limits->max_size);
         return c.status;
     }
     /* Refuse MIME bombs before GMime builds a tree for them: every MIME object but the
@@ -663,8 +743,8 @@ enum voc_mail_status voc_mail_parse(const char *data, size_t len,
         chosen = c.html;
         c.m->text_from_html = true;
     }
-    c.m->text_len = voc_mail_clean_text(chosen->str, chosen->len, limits->max_text,
-                                        &c.m->text_truncated);
+    c.m->text_len =
+        voc_mail_clean_text(chosen->str, chosen->len, limits->max_text, &c.m->text_truncated);
     c.m->text = g_strndup(chosen->str, c.m->text_len);
 done:
     if (msg)

@@ -625,7 +625,7 @@ static int webhook_reload(void *state, const void *new_config)
 static const struct voc_plugin_descriptor webhook_descriptor = {
     .abi_version = VOC_PLUGIN_ABI_VERSION,
     .name = "webhook",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "HTTP POST JSON from web forms, shops and chat platforms, HMAC-SHA256 "
                    "signed, idempotent",
     .options = webhook_options,

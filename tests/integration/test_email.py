@@ -353,6 +353,34 @@ class EmailChannel(unittest.TestCase):
         cid, _ = self.deliver_ok(make_message("之后正常", "拒绝之后还能正常投递。")[0])
         self.assertGreater(cid, 0)
 
+    def test_attachment_with_a_broken_type_is_kept(self):
+        """A Content-Type of 8-bit junk: the attachment is still on the case (as
+        application/octet-stream), never silently left off."""
+        data = (b"From: a@example.cn\r\nSubject: broken type\r\nMIME-Version: 1.0\r\n"
+                b"Message-ID: <broken-type-%d@example.cn>\r\n"
+                b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nphoto attached\r\n"
+                b"--b\r\nContent-Type: image/\xff\xfejpeg\r\nContent-Transfer-Encoding: base64\r\n"
+                b"Content-Disposition: attachment; filename=photo.jpg\r\n\r\n"
+                b"/9j/4AAQSkZJRg==\r\n--b--\r\n" % os.getpid())
+        cid, _ = self.deliver_ok(data)
+        case = self.case(cid)
+        self.assertEqual([(a["name"], a["type"]) for a in case["attachments"]],
+                         [("photo.jpg", "application/octet-stream")])
+
+    def test_digest_bomb_is_refused(self):
+        """multipart/digest parts need no Content-Type line, so the pre-scan does not
+        count them; the parsed tree is refused by its size instead."""
+        parts = [b"From: bomb@example.com\r\nSubject: digest\r\nMIME-Version: 1.0\r\n"
+                 b"Content-Type: multipart/digest; boundary=d\r\n\r\n"]
+        parts += [b"--d\r\n\r\nSubject: x\r\n\r\nx\r\n"] * 10000
+        parts.append(b"--d--\r\n")
+        t0 = time.monotonic()
+        code, text = self.lmtp.send(b"".join(parts))[0]
+        self.assertEqual(code, 554, text)
+        self.assertTrue(text.startswith("5.6.0"), text)
+        self.assertLess(time.monotonic() - t0, 10)
+
     def test_pipelining_and_many_messages_per_connection(self):
         m1, _ = make_message("流水线一", "第一封")
         m2, _ = make_message("流水线二", "第二封")
@@ -399,6 +427,50 @@ class EmailChannel(unittest.TestCase):
             for cid in ids:
                 status, _, body = v.request("GET", "/api/v1/cases/%d" % cid)
                 self.assertEqual(status, 200, (cid, body))
+
+    def test_writer_backed_up_is_451(self):
+        """The writer's queue is full (queue_limit 1, a profile that takes half a second per
+        case): a delivery is answered 451 4.3.2 at once and gets through when retried."""
+        with Vocd(start=False) as v:
+            profile = os.path.join(v.dir, "slow.lua")
+            with open(profile, "w") as f:
+                f.write("return { name = 'slow', classify = function(case)\n"
+                        "  local x = 0\n  for i = 1, 50000000 do x = x + i end\n"
+                        "  return { kind = 'complaint' } end }\n")
+            v.write_config("profile: %s\nrules: { max_instructions: 1000000000 }\n"
+                           "writer: { queue_limit: 1 }\n%s"
+                           % (profile, plugin_yaml(os.path.join(v.dir, "Maildir"))))
+            v.start()
+            port = int(v.wait_log(LMTP_RE).group(1))
+            messages = [make_message("排队 %d" % i, "写入队列已满时的第 %d 封" % i)[0]
+                        for i in range(6)]
+            replies = [None] * len(messages)
+
+            def one(i):
+                client = Lmtp(port)
+                try:
+                    replies[i] = client.send(messages[i])[0]
+                finally:
+                    client.close()
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(len(messages))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            busy = [i for i, r in enumerate(replies) if r[0] == 451]
+            self.assertTrue(busy, replies)
+            for i, (code, text) in enumerate(replies):
+                self.assertIn(code, (250, 451), replies)
+                if code == 451:
+                    self.assertTrue(text.startswith("4.3.2"), text)
+                    self.assertIn("busy", text)
+            # The MTA retries later: every message gets its case, none twice.
+            client = Lmtp(port)
+            for i in busy:
+                self.assertEqual(client.send(messages[i])[0][0], 250)
+            client.close()
+            status, _, body = v.request("GET", "/api/v1/cases?channel=email&limit=100")
+            self.assertEqual(len(body["cases"]), len(messages))
 
     def test_store_full_is_a_temporary_failure(self):
         with Vocd(start=False) as v:

@@ -68,8 +68,7 @@ static struct voc_mail *parse_fixture(const char *name)
 }
 
 static enum voc_mail_status parse_status(const char *data, size_t len,
-                                         const struct voc_mail_limits *l, char *err,
-                                         size_t errlen)
+                                         const struct voc_mail_limits *l, char *err, size_t errlen)
 {
     struct voc_mail *m = NULL;
     enum voc_mail_status st = voc_mail_parse(data, len, l, NULL, &m, err, errlen);
@@ -80,11 +79,10 @@ static enum voc_mail_status parse_status(const char *data, size_t len,
     return st;
 }
 
-#define assert_contains(hay, needle)                                                         \
+#define assert_contains(hay, needle)                                                               \
     ck_assert_msg(strstr((hay), (needle)) != NULL, "'%s' not found in:\n%s", (needle), (hay))
-#define assert_lacks(hay, needle)                                                            \
-    ck_assert_msg(strstr((hay), (needle)) == NULL, "'%s' should not be in:\n%s", (needle),   \
-                  (hay))
+#define assert_lacks(hay, needle)                                                                  \
+    ck_assert_msg(strstr((hay), (needle)) == NULL, "'%s' should not be in:\n%s", (needle), (hay))
 
 /* ---- Chinese charsets --------------------------------------------------------------------- */
 
@@ -187,6 +185,95 @@ START_TEST(charset_conversion_rules)
     ck_assert(strncmp(s, "ok", 2) == 0);
     assert_contains(s, "\xEF\xBF\xBD");
     free(s);
+}
+END_TEST
+
+/* Encoded words labelled with the narrow charset names mailers write (gb2312, gbk, big5)
+ * often carry characters of the supersets: GBK-only ones such as 堃 and 镕, GB18030 four-byte
+ * ones (𠀀 U+20000), Big5-HKSCS ones (㐵). GMime would hand the label to iconv as it is and
+ * put '?' for those; vocd widens the labels for headers as it does for bodies. */
+static const char wide_headers[] =
+    "From: =?gb2312?B?zfWI0pUygjY=?= <wang@example.cn>\r\n"
+    "To: =?big5?B?rbu05JJ3pnI=?= <hk@example.com>, plain@example.com\r\n"
+    "Cc: =?gbk?Q?=C0=EE=95=32=82=36?= <li@example.cn>\r\n"
+    "Subject: =?gb2312?B?zfWI0pUygjai4w==?= =?gbk?B?6UaI?=\r\n =?gbk?B?0g==?= ok\r\n"
+    "Message-ID: <wide@example.cn>\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=b\r\n"
+    "\r\n"
+    "--b\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "\r\n"
+    "body\r\n"
+    "--b\r\n"
+    "Content-Type: application/pdf; name=\"=?gb2312?B?sai45pUygjYucGRm?=\"\r\n"
+    "Content-Disposition: attachment; filename=\"=?gb2312?B?sai45pUygjYucGRm?=\"\r\n"
+    "\r\n"
+    "%PDF\r\n"
+    "--b--\r\n";
+
+START_TEST(narrow_labels_in_headers_are_widened)
+{
+    struct voc_mail *m = parse_ok(wide_headers, sizeof wide_headers - 1, "wang@example.cn");
+    /* two words of one label joined before decoding: 镕 is split between them */
+    ck_assert_str_eq(m->subject, "王堃\xF0\xA0\x80\x80€镕堃 ok");
+    ck_assert_str_eq(m->from_name, "王堃\xF0\xA0\x80\x80");
+    ck_assert_str_eq(m->from_addr, "wang@example.cn");
+    assert_contains(m->to, "香港㐵字 <hk@example.com>");
+    assert_contains(m->to, "plain@example.com");
+    assert_contains(m->cc, "李\xF0\xA0\x80\x80");
+    ck_assert_uint_eq(m->attachment_count, 1);
+    ck_assert_str_eq(m->attachments[0].name, "报告\xF0\xA0\x80\x80.pdf");
+    voc_mail_free(m);
+}
+END_TEST
+
+START_TEST(header_widen_rules)
+{
+    /* nothing to do: no words, UTF-8 words, plain ASCII */
+    ck_assert_ptr_null(voc_mail_header_widen("plain text", NULL));
+    ck_assert_ptr_null(voc_mail_header_widen(" =?UTF-8?B?5ZOI?= x", NULL));
+    ck_assert_ptr_null(voc_mail_header_widen("=?not a word", NULL));
+    ck_assert_ptr_null(voc_mail_header_widen(NULL, NULL));
+    /* a GBK word becomes a UTF-8 word; text around it stays as it is */
+    char *w = voc_mail_header_widen("Re: =?gbk?B?6UY=?= (2)", NULL);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_str_eq(w, "Re: =?UTF-8?Q?=E9=95=95?= (2)"); /* 镕 */
+    free(w);
+    /* Q encoding, '_' as space, an RFC 2231 language suffix on the label */
+    w = voc_mail_header_widen("=?gb2312*zh?Q?=CD=F5_x?=", NULL);
+    ck_assert_str_eq(w, "=?UTF-8?Q?=E7=8E=8B=20x?="); /* "王 x" */
+    free(w);
+    /* different labels are separate runs; the white space between them is kept for GMime,
+     * which drops it between encoded words */
+    w = voc_mail_header_widen("=?gbk?B?zfU=?=  =?utf-8?B?5ZOI?=", NULL);
+    ck_assert_str_eq(w, "=?UTF-8?Q?=E7=8E=8B?=  =?utf-8?B?5ZOI?=");
+    free(w);
+    /* bytes no charset can read: replacement characters, never invalid UTF-8 */
+    w = voc_mail_header_widen("=?gb2312?B?/w==?=", NULL);
+    ck_assert_ptr_nonnull(w);
+    free(w);
+}
+END_TEST
+
+START_TEST(attachment_type_is_sanitised)
+{
+    static const char msg[] = "From: a@example.cn\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+                              "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                              "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+                              "--b\r\nContent-Type: image/\xff\xfejpeg\r\n"
+                              "Content-Disposition: attachment; filename=a.jpg\r\n\r\nJPEG\r\n"
+                              "--b\r\nContent-Type: Image/PNG\r\n"
+                              "Content-Disposition: attachment; filename=b.png\r\n\r\nPNG\r\n"
+                              "--b--\r\n";
+    struct voc_mail *m = parse_ok(msg, sizeof msg - 1, NULL);
+    ck_assert_uint_eq(m->attachment_count, 2);
+    ck_assert_str_eq(m->attachments[0].type, "application/octet-stream");
+    ck_assert_str_eq(m->attachments[0].name, "a.jpg");
+    ck_assert_str_eq(m->attachments[1].type, "image/png");
+    for (size_t i = 0; i < m->attachment_count; i++)
+        ck_assert(g_utf8_validate(m->attachments[i].type, -1, NULL));
+    voc_mail_free(m);
 }
 END_TEST
 
@@ -413,7 +500,8 @@ START_TEST(auto_reply_kinds)
                       cases[i].kind);
         voc_mail_free(m);
     }
-    static const char daemon[] = "From: MAILER-DAEMON@mx.example.com\r\nSubject: failure\r\n\r\nb\r\n";
+    static const char daemon[] =
+        "From: MAILER-DAEMON@mx.example.com\r\nSubject: failure\r\n\r\nb\r\n";
     m = parse_ok(daemon, sizeof daemon - 1, "");
     ck_assert_int_eq(m->kind, VOC_MAIL_BOUNCE);
     voc_mail_free(m);
@@ -457,8 +545,8 @@ static GString *deep_bomb(unsigned depth)
 {
     GString *s = g_string_new("From: bomb@example.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n");
     for (unsigned i = 0; i < depth; i++)
-        g_string_append_printf(s, "Content-Type: multipart/mixed; boundary=b%u\r\n\r\n--b%u\r\n",
-                               i, i);
+        g_string_append_printf(s, "Content-Type: multipart/mixed; boundary=b%u\r\n\r\n--b%u\r\n", i,
+                               i);
     g_string_append(s, "Content-Type: text/plain\r\n\r\ndeep\r\n");
     for (unsigned i = depth; i-- > 0;)
         g_string_append_printf(s, "--b%u--\r\n", i);
@@ -481,6 +569,35 @@ START_TEST(mime_bomb_10000_parts)
     ck_assert_int_eq(voc_mail_parse(s->str, s->len, &l, NULL, &m, err, sizeof err),
                      VOC_MAIL_TOO_COMPLEX);
     ck_assert_msg(now_s() - t0 < 5.0, "refusing took %.2fs", now_s() - t0);
+    g_string_free(s, TRUE);
+}
+END_TEST
+
+/* The pre-scan counts Content-Type lines, and a multipart/digest needs none: its parts are
+ * message/rfc822 by default. Such a bomb gets past the pre-scan, so GMime does build its tree
+ * — the walk then refuses it by the part count, in bounded time and memory. */
+START_TEST(mime_bomb_digest_without_content_types)
+{
+    struct voc_mail_limits l = limits();
+    char err[300];
+    GString *s = g_string_new("From: bomb@example.com\r\nSubject: digest\r\nMIME-Version: 1.0\r\n"
+                              "Content-Type: multipart/digest; boundary=d\r\n\r\n");
+    for (int i = 0; i < 10000; i++)
+        g_string_append(s, "--d\r\n\r\nSubject: x\r\n\r\nx\r\n");
+    g_string_append(s, "--d--\r\n");
+    ck_assert_uint_eq(voc_mail_count_content_types(s->str, s->len, 500), 1);
+    /* each digest part is a forwarded message, kept as an attachment: that limit comes
+     * first ... */
+    double t0 = now_s();
+    ck_assert_int_eq(parse_status(s->str, s->len, &l, err, sizeof err), VOC_MAIL_TOO_MANY);
+    ck_assert_msg(now_s() - t0 < 5.0, "refusing took %.2fs", now_s() - t0);
+    assert_contains(err, "more than 50 attachments");
+    /* ... and without it, the part count */
+    l.max_attachments = 100000;
+    t0 = now_s();
+    ck_assert_int_eq(parse_status(s->str, s->len, &l, err, sizeof err), VOC_MAIL_TOO_COMPLEX);
+    ck_assert_msg(now_s() - t0 < 5.0, "refusing took %.2fs", now_s() - t0);
+    assert_contains(err, "more than 500 MIME parts");
     g_string_free(s, TRUE);
 }
 END_TEST
@@ -554,10 +671,12 @@ END_TEST
  * sanitizer build checks the last two). */
 START_TEST(corrupted_samples_never_crash)
 {
-    static const char *const names[] = {
-        "gb2312_base64.eml", "gbk_qp.eml", "big5.eml", "html_only.eml",
-        "related_inline.eml", "mixed_jpeg_rfc2231.eml", "reply.eml", "bounce_dsn.eml",
-        "auto_reply.eml", "broken_unterminated.eml", "broken_garbage.eml"};
+    static const char *const names[] = {"gb2312_base64.eml",  "gbk_qp.eml",
+                                        "big5.eml",           "html_only.eml",
+                                        "related_inline.eml", "mixed_jpeg_rfc2231.eml",
+                                        "reply.eml",          "bounce_dsn.eml",
+                                        "auto_reply.eml",     "broken_unterminated.eml",
+                                        "broken_garbage.eml"};
     GRand *rnd = g_rand_new_with_seed(20261123);
     struct voc_mail_limits l = limits();
     unsigned ok = 0, refused = 0;
@@ -620,6 +739,9 @@ static Suite *email_mime_suite(void)
     tcase_add_test(tc, raw_8bit_gbk_header_uses_fallback);
     tcase_add_test(tc, charset_conversion_rules);
     tcase_add_test(tc, clean_text_cuts_on_character_boundary);
+    tcase_add_test(tc, narrow_labels_in_headers_are_widened);
+    tcase_add_test(tc, header_widen_rules);
+    tcase_add_test(tc, attachment_type_is_sanitised);
     suite_add_tcase(s, tc);
     tc = tcase_create("html");
     tcase_add_test(tc, html_only_body_becomes_readable_text);
@@ -639,6 +761,7 @@ static Suite *email_mime_suite(void)
     tcase_add_test(tc, broken_mime_is_refused_with_a_reason);
     tcase_add_test(tc, mime_bomb_10000_parts);
     tcase_add_test(tc, mime_bomb_nesting_1000);
+    tcase_add_test(tc, mime_bomb_digest_without_content_types);
     tcase_add_test(tc, size_and_count_limits);
     tcase_add_test(tc, count_content_types);
     tcase_add_test(tc, corrupted_samples_never_crash);
