@@ -21,6 +21,14 @@
 /* Actions may append events whose on_event returns more actions: bound the chain so a
  * profile that keeps answering itself cannot loop inside a write transaction. */
 #define MAX_ACTION_DEPTH 8
+/* The depth alone still allows 64 actions per hook to the 8th power. What the actions of one
+ * top-level write (a new case, a posted event, the case a fired deadline belongs to) may do in
+ * all is bounded too; beyond it the rest is dropped, logged once, and the case tagged
+ * rule_error. Tags added by actions stop at MAX_CASE_TAGS per case (rule_error itself always
+ * goes in). */
+#define MAX_JOB_ACTIONS 256
+#define MAX_JOB_ACTION_BYTES ((size_t)4 << 20)
+#define MAX_CASE_TAGS 64
 
 enum op_kind { OP_CREATE, OP_EVENT, OP_STATE, OP_FIRE };
 
@@ -65,6 +73,12 @@ struct case_work {
      * classification (or any earlier event), so a clock started at `received` gets a target
      * function that can see the severity. */
     bool received_sla_pending;
+    /* Spent by actions in this top-level write (see MAX_JOB_ACTIONS). */
+    size_t actions;
+    size_t action_bytes;
+    bool actions_capped;
+    bool tags_capped;
+    bool depth_capped;
 };
 
 static struct voc_metric *m_created, *m_existing, *m_events, *m_refused, *m_actions;
@@ -148,6 +162,12 @@ static bool in_departments(const struct op_job *job, const json_t *record)
 static void add_tag(json_t *record, const char *tag)
 {
     json_t *c = json_object_get(record, "classification");
+    if (!json_is_object(c)) {
+        /* on_event of `received` runs before the case is classified: the tag waits on a
+         * default classification, and classify_new_case carries it over. */
+        c = voc_ops_default_classification();
+        json_object_set_new(record, "classification", c);
+    }
     json_t *tags = json_object_get(c, "tags");
     if (!tags) {
         tags = json_array();
@@ -157,6 +177,73 @@ static void add_tag(json_t *record, const char *tag)
     json_t *t;
     json_array_foreach(tags, i, t) if (strcmp(json_string_value(t), tag) == 0) return;
     json_array_append_new(tags, json_string(tag));
+}
+
+/* Bytes of text (strings and field names) in an action: what it may add to the case. */
+static size_t text_bytes(const json_t *v)
+{
+    size_t n = 0;
+    if (json_is_string(v))
+        return json_string_length(v);
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *item;
+        json_object_foreach((json_t *)v, key, item)
+            n += strlen(key) + text_bytes(item);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+            n += text_bytes(item);
+    }
+    return n;
+}
+
+static void rule_warning(struct case_work *w, const char *what)
+{
+    struct voc_rules *rules = rules_of(w->ctx);
+    voc_warn("rules", "%s case=%lld profile=%s", what, voc_json_int(w->record, "id", 0),
+             rules ? voc_rules_path(rules) : "-");
+    add_tag(w->record, "rule_error");
+}
+
+/* May one more action of `bytes` bytes be carried out in this write? */
+static bool action_allowed(struct case_work *w, size_t bytes)
+{
+    if (w->actions < MAX_JOB_ACTIONS && w->action_bytes + bytes <= MAX_JOB_ACTION_BYTES) {
+        w->actions++;
+        w->action_bytes += bytes;
+        return true;
+    }
+    if (!w->actions_capped) {
+        w->actions_capped = true;
+        char what[160];
+        snprintf(what, sizeof what,
+                 "actions stopped: more than %d actions or %d MiB of action data in one write "
+                 "(do the profile's actions trigger each other?)",
+                 MAX_JOB_ACTIONS, (int)(MAX_JOB_ACTION_BYTES >> 20));
+        rule_warning(w, what);
+    }
+    return false;
+}
+
+/* A tag from an action, up to MAX_CASE_TAGS per case. */
+static void add_action_tag(struct case_work *w, const char *tag)
+{
+    json_t *tags = json_object_get(json_object_get(w->record, "classification"), "tags");
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t) if (strcmp(json_string_value(t), tag) == 0) return;
+    if (json_array_size(tags) < MAX_CASE_TAGS) {
+        add_tag(w->record, tag);
+        return;
+    }
+    if (!w->tags_capped) {
+        w->tags_capped = true;
+        char what[96];
+        snprintf(what, sizeof what, "tag dropped: the case has %d tags already", MAX_CASE_TAGS);
+        rule_warning(w, what);
+    }
 }
 
 /* Queue a notification in the outbox; delivery is the notifier's job. */
@@ -207,20 +294,28 @@ static void apply_actions(struct case_work *w, json_t *actions, uint32_t seq, in
     uint64_t id = (uint64_t)voc_json_int(w->record, "id", 0);
     json_array_foreach(actions, i, a)
     {
+        if (!action_allowed(w, text_bytes(a)))
+            return;
         voc_metric_add(m_actions, 1);
         const char *tag = voc_json_str(a, "tag");
         const char *type = voc_json_str(a, "event");
         const char *notify = voc_json_str(a, "notify");
         if (tag) {
-            add_tag(w->record, tag);
+            add_action_tag(w, tag);
         } else if (notify) {
             const char *message = voc_json_str(a, "message");
             if (queue_notification(w, notify, message ? message : "", seq) != 0)
                 return; /* store error: sticky on the txn, the job fails as a whole */
         } else if (type) {
             if (depth >= MAX_ACTION_DEPTH) {
-                voc_warn("rules", "action chain too deep, event dropped case=%llu type=%s",
-                         (unsigned long long)id, type);
+                if (!w->depth_capped) {
+                    w->depth_capped = true;
+                    char what[160];
+                    snprintf(what, sizeof what,
+                             "action chain deeper than %d: events dropped (first type=%s)",
+                             MAX_ACTION_DEPTH, type);
+                    rule_warning(w, what);
+                }
                 continue;
             }
             json_t *body = json_pack("{s:s, s:s}", "type", type, "actor", "rules");
@@ -434,6 +529,20 @@ static void classify_new_case(struct case_work *w)
     }
     if (!classification)
         classification = voc_ops_default_classification();
+    /* Tags put on the case before it was classified (a failing on_event of `received`). */
+    size_t i;
+    json_t *early;
+    json_array_foreach(json_object_get(json_object_get(w->record, "classification"), "tags"), i,
+                       early)
+    {
+        json_t *tags = json_object_get(classification, "tags");
+        size_t j;
+        json_t *t;
+        bool have = false;
+        json_array_foreach(tags, j, t) have = have || json_equal(t, early);
+        if (!have && json_is_array(tags))
+            json_array_append(tags, early);
+    }
     /* The event keeps the classification as decided now; later tags go to the record. */
     json_t *event = json_pack("{s:s, s:s, s:n, s:o}", "type", "classified", "actor",
                               rules ? "rules" : "vocd", "note", "data",
@@ -583,6 +692,9 @@ static void finish_fired_case(struct case_work *w)
     json_decref(w->old);
     json_decref(w->events);
     w->record = w->old = w->events = NULL;
+    /* The next case of the batch is a write of its own: a fresh action budget. */
+    w->actions = w->action_bytes = 0;
+    w->actions_capped = w->tags_capped = w->depth_capped = false;
 }
 
 static void run_on_clock(struct case_work *w, const json_t *clock, const char *status,

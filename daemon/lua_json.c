@@ -151,6 +151,7 @@ void voc_lua_push_json(lua_State *L, const json_t *value)
 struct conv {
     lua_State *L;
     const struct voc_lua_json_opts *opts;
+    struct voc_lua_json_budget *budget;
     char *err;
     size_t errsize;
     char path[256];
@@ -228,6 +229,12 @@ static json_t *convert_table(struct conv *c, int idx, size_t at, int depth)
             }
             size_t klen;
             const char *key = lua_tolstring(L, -2, &klen); /* a string: no conversion */
+            if (klen > c->budget->bytes) {
+                lua_pop(L, 2);
+                json_decref(obj);
+                return fail(c, "too much data (field names count toward the text limit)");
+            }
+            c->budget->bytes -= klen;
             size_t sub = path_push_key(c, at, key);
             json_t *item = convert(c, lua_gettop(L), sub, depth + 1);
             c->path[at] = '\0';
@@ -273,9 +280,32 @@ static json_t *convert_table(struct conv *c, int idx, size_t at, int depth)
     return out;
 }
 
+/* Take one value and `bytes` bytes of text from the budget; false when it is used up. */
+static bool spend(struct conv *c, size_t bytes)
+{
+    struct voc_lua_json_budget *b = c->budget;
+    if (b->values == 0 || bytes > b->bytes) {
+        char reason[160];
+        snprintf(reason, sizeof reason,
+                 "too much data (at most %d values and %d KiB of text; a table that appears "
+                 "many times over, or a very long string?)",
+                 VOC_LUA_JSON_MAX_VALUES, (int)(VOC_LUA_JSON_MAX_BYTES >> 10));
+        fail(c, reason);
+        return false;
+    }
+    b->values--;
+    b->bytes -= bytes;
+    return true;
+}
+
 static json_t *convert(struct conv *c, int idx, size_t at, int depth)
 {
     lua_State *L = c->L;
+    size_t text = 0;
+    if (lua_type(L, idx) == LUA_TSTRING)
+        lua_tolstring(L, idx, &text);
+    if (!spend(c, text))
+        return NULL;
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         return json_null();
@@ -310,7 +340,12 @@ static json_t *convert(struct conv *c, int idx, size_t at, int depth)
 json_t *voc_lua_to_json(lua_State *L, int idx, const struct voc_lua_json_opts *opts,
                         const char *name, char *err, size_t errsize)
 {
-    struct conv c = {.L = L, .opts = opts, .err = err, .errsize = errsize};
+    struct voc_lua_json_budget own = {VOC_LUA_JSON_MAX_VALUES, VOC_LUA_JSON_MAX_BYTES};
+    struct conv c = {.L = L,
+                     .opts = opts,
+                     .budget = opts->budget ? opts->budget : &own,
+                     .err = err,
+                     .errsize = errsize};
     snprintf(c.path, sizeof c.path, "%s", name);
     if (errsize)
         err[0] = '\0';

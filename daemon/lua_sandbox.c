@@ -1,5 +1,6 @@
 #include "lua_sandbox.h"
 #include "log.h"
+#include "lua_pattern.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -38,6 +39,10 @@ struct voc_lua {
     enum abort_reason abort; /* why the current call is being torn down */
     bool refused;            /* the allocator said no during the current call */
     bool in_handler;         /* the traceback handler is running: allow HANDLER_SLACK */
+    unsigned log_lines;      /* print / voc.log in the current call */
+    size_t log_bytes;
+    uint64_t log_suppressed;
+    char log_where[320]; /* "file:line" of the first suppressed line */
     char *profile_dir;
     char *lib_dir;
     struct voc_rules_stats *stats;
@@ -73,6 +78,11 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (!p)
         return NULL;
     lx->used = lx->used - old + nsize;
+    /* Producing memory is work the count hook does not see (string.rep, table.concat ...):
+     * charge it, so a loop over such calls still runs out of instructions. The hook notices
+     * at its next step. */
+    if (nsize > old)
+        lx->instructions += (nsize - old) / VOC_LUA_ALLOC_BYTES_PER_INSTRUCTION;
     return p;
 }
 
@@ -120,6 +130,41 @@ static void count_hook(lua_State *L, lua_Debug *ar)
         lua_pushfstring(L, "%s:%d: instruction limit exceeded", source_name(ar), ar->currentline);
     else
         lua_pushliteral(L, "instruction limit exceeded");
+    lua_error(L);
+}
+
+/* Push "file:line: " of the innermost Lua function on the stack, or "" (for messages about
+ * a C function called from a profile, possibly through pcall). */
+static void push_lua_where(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: ", source_name(&ar), ar.currentline);
+            return;
+        }
+    }
+    lua_pushliteral(L, "");
+}
+
+uint64_t voc_lua_instructions_left(lua_State *L)
+{
+    struct voc_lua *lx = lx_of(L);
+    return lx->instructions < lx->max_instructions ? lx->max_instructions - lx->instructions : 0;
+}
+
+void voc_lua_charge_instructions(lua_State *L, uint64_t n, const char *why)
+{
+    struct voc_lua *lx = lx_of(L);
+    if (lx->abort == ABORT_NONE && n < voc_lua_instructions_left(L)) {
+        lx->instructions += n;
+        return;
+    }
+    lx->instructions = lx->max_instructions;
+    lx->abort = ABORT_INSTR;
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, 1); /* as the count hook does: no way on */
+    push_lua_where(L);
+    lua_pushfstring(L, "%sinstruction limit exceeded (%s)", lua_tostring(L, -1), why);
     lua_error(L);
 }
 
@@ -233,6 +278,9 @@ int voc_lua_call(struct voc_lua *lx, lua_CFunction fn, void *ud, const char *whe
     lx->refused = false;
     lx->instructions = 0;
     lx->in_handler = false;
+    lx->log_lines = 0;
+    lx->log_bytes = 0;
+    lx->log_suppressed = 0;
     /* Setting the hook also resets its countdown, so each call gets the whole budget. */
     lua_sethook(L, count_hook, LUA_MASKCOUNT, lx->hook_step);
     lua_pushcfunction(L, message_handler);
@@ -242,6 +290,12 @@ int voc_lua_call(struct voc_lua *lx, lua_CFunction fn, void *ud, const char *whe
     /* No hook between calls: nothing runs then, and a hooked VM is slower. */
     lua_sethook(L, NULL, 0, 0);
     lx->in_handler = false;
+    if (lx->log_suppressed)
+        voc_info("rules",
+                 "%s: suppressed %llu more log lines of this call (at most %d lines and %d bytes "
+                 "per call)",
+                 lx->log_where, (unsigned long long)lx->log_suppressed, VOC_LUA_LOG_MAX_LINES,
+                 VOC_LUA_LOG_MAX_BYTES);
     if (lx->stats)
         bump(&lx->stats->calls);
     if (status == LUA_OK) {
@@ -376,23 +430,58 @@ static int sandbox_setmetatable(lua_State *L)
     return 1;
 }
 
+/* Length of `text` cut to at most `max` bytes without splitting a UTF-8 sequence. */
+static size_t utf8_cut(const char *text, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t cut = max;
+    while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+        cut--;
+    return cut;
+}
+
 int voc_lua_print(lua_State *L)
 {
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1)
-            luaL_addchar(&b, '\t');
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
+    struct voc_lua *lx = lx_of(L);
+    if (voc_log_get_level() > VOC_LOG_INFO)
+        return 0;
     lua_Debug ar;
-    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
-        voc_info("rules", "%s:%d: %s", source_name(&ar), ar.currentline, lua_tostring(L, -1));
+    bool located = lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0;
+    /* A rule that logs in a loop must not flood the daemon's log: a few lines per call. */
+    if (lx->log_lines >= VOC_LUA_LOG_MAX_LINES || lx->log_bytes >= VOC_LUA_LOG_MAX_BYTES) {
+        if (lx->log_suppressed++ == 0)
+            snprintf(lx->log_where, sizeof lx->log_where, "%s:%d", located ? source_name(&ar) : "?",
+                     located ? ar.currentline : 0);
+        return 0;
+    }
+    int n = lua_gettop(L);
+    char line[VOC_LUA_LOG_LINE_MAX + 1];
+    size_t used = 0, dropped = 0;
+    for (int i = 1; i <= n; i++) {
+        size_t len;
+        const char *text = luaL_tolstring(L, i, &len);
+        size_t room = VOC_LUA_LOG_LINE_MAX - used;
+        if (i > 1 && room > 0) {
+            line[used++] = '\t';
+            room--;
+        }
+        size_t take = utf8_cut(text, len, room);
+        memcpy(line + used, text, take);
+        used += take;
+        dropped += len - take;
+        lua_pop(L, 1);
+    }
+    line[used] = '\0';
+    lx->log_lines++;
+    lx->log_bytes += used;
+    char more[48] = "";
+    if (dropped)
+        snprintf(more, sizeof more, " [%zu more bytes]", dropped);
+    if (located)
+        voc_info("rules", "%s:%d: %s%s", source_name(&ar), ar.currentline, line, more);
     else
-        voc_info("rules", "%s", lua_tostring(L, -1));
+        voc_info("rules", "%s%s", line, more);
     return 0;
 }
 
@@ -407,7 +496,8 @@ static int sandbox_load(lua_State *L)
     const char *chunk = lua_tolstring(L, 1, &len);
     const char *chunkname = luaL_optstring(L, 2, "=(load)");
     const char *mode = luaL_optstring(L, 3, "t");
-    if (strchr(mode, 'b')) {
+    /* Bytecode skips the compiler's checks and can crash the VM: never, whatever the mode. */
+    if (strchr(mode, 'b') || (len > 0 && chunk[0] == LUA_SIGNATURE[0])) {
         lua_pushnil(L);
         lua_pushliteral(L, "load: binary chunks are not allowed in profiles");
         return 2;
@@ -427,6 +517,141 @@ static int sandbox_load(lua_State *L)
             lua_pop(L, 1);
     }
     return 1;
+}
+
+/* ---- pattern functions -------------------------------------------------------------- */
+
+enum pattern_fn { PAT_FIND, PAT_MATCH, PAT_GMATCH, PAT_GSUB };
+static const char *const pattern_fn_names[] = {"string.find", "string.match", "string.gmatch",
+                                               "string.gsub"};
+
+/* Lua's reading of an init argument: negative counts from the end, 0 is 1. */
+static size_t start_offset(lua_Integer init, size_t len)
+{
+    if (init > 0)
+        return (size_t)init - 1 < len ? (size_t)init - 1 : len;
+    if (init == 0 || (size_t) - (init + 1) >= len)
+        return 0;
+    return len - (size_t)-init;
+}
+
+/* Charge `steps` of matching, in instructions (rounded up: nothing is free). */
+static void charge_steps(lua_State *L, double steps, enum pattern_fn fn)
+{
+    double n = steps / VOC_LUA_PATTERN_STEPS_PER_INSTRUCTION + 1;
+    voc_lua_charge_instructions(L, n >= 1.8e19 ? UINT64_MAX : (uint64_t)n, pattern_fn_names[fn]);
+}
+
+/* The original library function is upvalue 1 (and string.find upvalue 2). Before calling it,
+ * estimate the worst case (lua_pattern.h); refuse what cannot fit in the budget; afterwards
+ * charge it (for find and match, only the part up to where the match was found). */
+static int guarded_pattern(lua_State *L, enum pattern_fn fn)
+{
+    size_t n, m;
+    const char *s = luaL_checklstring(L, 1, &n);
+    const char *p = luaL_checklstring(L, 2, &m);
+    size_t off = fn == PAT_GSUB ? 0 : start_offset(luaL_optinteger(L, 3, 1), n);
+    const char *subject = s + off;
+    size_t len = n - off;
+    bool plain = (fn == PAT_FIND && lua_toboolean(L, 4)) || !voc_pattern_has_specials(p, m);
+    const char *name = pattern_fn_names[fn];
+    if (!plain && len > VOC_LUA_MAX_PATTERN_SUBJECT)
+        return luaL_error(L,
+                          "%s: a pattern with special characters on a text of %d bytes "
+                          "(at most %d); look words up with voc.contains_any or plain "
+                          "string.find(text, word, 1, true)",
+                          name, (int)(len > INT32_MAX ? INT32_MAX : len),
+                          (int)VOC_LUA_MAX_PATTERN_SUBJECT);
+    double left = (double)voc_lua_instructions_left(L) * VOC_LUA_PATTERN_STEPS_PER_INSTRUCTION;
+    struct voc_pattern_cost cost;
+    if (plain) {
+        voc_pattern_plain_cost(subject, len, p, m, &cost);
+    } else {
+        char err[128];
+        if (voc_pattern_cost(subject, len, p, m, fn != PAT_GMATCH, left, &cost, err, sizeof err) !=
+            0)
+            return luaL_error(L, "%s", err);
+    }
+    if (cost.total > left) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "%s: up to %.3g matching steps on a text of %zu bytes; anchor the pattern "
+                 "with ^, match a set like [^,]* instead of .-, or use voc.contains_any",
+                 name, cost.total, len);
+        voc_lua_charge_instructions(L, UINT64_MAX, why);
+    }
+
+    int nargs = lua_gettop(L);
+    if (fn == PAT_GMATCH || fn == PAT_GSUB) {
+        /* Charged in full: both go over the whole text. */
+        charge_steps(L, cost.total, fn);
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, nargs, LUA_MULTRET);
+        return lua_gettop(L);
+    }
+    /* find, and match as a find: the position of the match tells how much was tried. */
+    lua_settop(L, fn == PAT_MATCH ? (nargs < 3 ? nargs : 3) : nargs);
+    lua_pushvalue(L, lua_upvalueindex(fn == PAT_MATCH ? 2 : 1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    int nres = lua_gettop(L);
+    if (lua_type(L, 1) != LUA_TNUMBER) {
+        charge_steps(L, cost.total, fn);
+        return nres;
+    }
+    size_t at = (size_t)lua_tointeger(L, 1) - 1; /* where the match starts */
+    double tried = at >= off ? (double)(at - off) + 1 : 1;
+    charge_steps(L, cost.total * tried / ((double)len + 1), fn);
+    if (fn == PAT_FIND)
+        return nres;
+    if (nres > 2)
+        return nres - 2; /* the captures */
+    size_t end = (size_t)lua_tointeger(L, 2);
+    lua_pushlstring(L, s + at, end - at); /* no captures: the whole match */
+    return 1;
+}
+
+static int guarded_find(lua_State *L)
+{
+    return guarded_pattern(L, PAT_FIND);
+}
+
+static int guarded_match(lua_State *L)
+{
+    return guarded_pattern(L, PAT_MATCH);
+}
+
+static int guarded_gmatch(lua_State *L)
+{
+    return guarded_pattern(L, PAT_GMATCH);
+}
+
+static int guarded_gsub(lua_State *L)
+{
+    return guarded_pattern(L, PAT_GSUB);
+}
+
+/* Replace the pattern functions of the string library (at idx) with the guarded ones. */
+static void guard_pattern_functions(lua_State *L, int idx)
+{
+    static const struct {
+        const char *name;
+        lua_CFunction fn;
+    } guarded[] = {{"find", guarded_find},
+                   {"match", guarded_match},
+                   {"gmatch", guarded_gmatch},
+                   {"gsub", guarded_gsub}};
+    idx = lua_absindex(L, idx);
+    lua_getfield(L, idx, "find");
+    int find = lua_gettop(L);
+    for (size_t i = 0; i < sizeof guarded / sizeof guarded[0]; i++) {
+        lua_getfield(L, idx, guarded[i].name);
+        lua_pushvalue(L, find);
+        lua_pushcclosure(L, guarded[i].fn, 2);
+        lua_setfield(L, idx, guarded[i].name);
+    }
+    lua_pop(L, 1);
 }
 
 /* ---- files and require -------------------------------------------------------------- */
@@ -453,6 +678,11 @@ void voc_lua_push_file(lua_State *L, const char *path)
         luaL_error(L, "cannot read %s", path);
     if (got != size)
         luaL_error(L, "cannot load %s: it changed while being read", path);
+    if (size > 0 && buf[0] == LUA_SIGNATURE[0])
+        luaL_error(L,
+                   "cannot load %s: it is precompiled Lua (bytecode), which profiles may not "
+                   "use; give the source file",
+                   path);
     lua_pushfstring(L, "@%s", path);
     int status = luaL_loadbufferx(L, buf, size, lua_tostring(L, -1), "t");
     if (status == LUA_ERRMEM)
@@ -622,6 +852,8 @@ static int setup_sandbox(lua_State *L)
             /* No bytecode comes out of the sandbox (and none goes in: load is text-only). */
             lua_pushnil(L);
             lua_setfield(L, -2, "dump");
+            /* The same table is the strings' __index, so s:find(...) is guarded too. */
+            guard_pattern_functions(L, -1);
         }
         lua_pushvalue(L, -1);
         lua_setfield(L, loaded, libs[i].name);

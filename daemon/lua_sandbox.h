@@ -11,6 +11,7 @@
  *   - require(name) loads `name` ([A-Za-z0-9_.], dots = folders) from the profile's folder,
  *     then from lib_dir, in text mode, once; io, os, debug, package ... do not exist.
  *   - setmetatable refuses metatables with __gc: finalizers would run outside any budget.
+ *   - string.find/match/gmatch/gsub are charged their worst case first (see below).
  *   - pcall/xpcall cannot swallow a budget overrun: it is re-raised up to the wrapper.
  *
  * Budgets: a count hook stops a call after max_instructions VM instructions, and the
@@ -31,6 +32,24 @@
 
 #define VOC_LUA_DEFAULT_MAX_INSTRUCTIONS 10000000u
 #define VOC_LUA_DEFAULT_MAX_MEMORY ((size_t)64 << 20)
+
+/* Work done in C, where the count hook does not reach, is charged to the instruction budget
+ * (docs/lua-api.md, "The sandbox and its limits"):
+ *   - growing the state's memory: one instruction per VOC_LUA_ALLOC_BYTES_PER_INSTRUCTION
+ *     bytes (string.rep, table.concat, gsub results ... all allocate what they produce);
+ *   - string.find / match / gmatch / gsub: their worst-case matching steps (lua_pattern.h),
+ *     one instruction per VOC_LUA_PATTERN_STEPS_PER_INSTRUCTION steps. A call whose worst case
+ *     exceeds what is left of the budget is stopped before it starts, and a pattern with
+ *     special characters is refused outright on a text longer than VOC_LUA_MAX_PATTERN_SUBJECT.
+ * print / voc.log write at most VOC_LUA_LOG_MAX_LINES lines and VOC_LUA_LOG_MAX_BYTES bytes
+ * per call, each line cut at VOC_LUA_LOG_LINE_MAX bytes; what is held back is counted in one
+ * "suppressed N log lines" line when the call ends. */
+#define VOC_LUA_ALLOC_BYTES_PER_INSTRUCTION 16
+#define VOC_LUA_PATTERN_STEPS_PER_INSTRUCTION 4
+#define VOC_LUA_MAX_PATTERN_SUBJECT ((size_t)1 << 20)
+#define VOC_LUA_LOG_MAX_LINES 32
+#define VOC_LUA_LOG_MAX_BYTES 8192
+#define VOC_LUA_LOG_LINE_MAX 1024
 
 struct voc_lua;
 
@@ -81,6 +100,15 @@ int voc_lua_print(lua_State *L);
 /* "...tail/of/path.lua:12: msg" as Lua shortens long chunk names -> "full/path.lua:12: msg".
  * Returns a malloc'd string (a plain copy when the message does not start that way). */
 char *voc_lua_expand_location(const char *msg, const char *path);
+
+/* Instructions the current call has left. */
+uint64_t voc_lua_instructions_left(lua_State *L);
+
+/* Charge `n` instructions for work done in C on the current call's behalf. When that uses up
+ * the budget, the call is stopped as by the count hook, with the message
+ * "file:line: instruction limit exceeded (why)" (file:line of the Lua code that called into
+ * C); the function does not return then. */
+void voc_lua_charge_instructions(lua_State *L, uint64_t n, const char *why);
 
 /* Stop the current call as if the memory budget ran out (for memory charged with
  * voc_lua_charge). Does not return. */

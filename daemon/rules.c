@@ -23,6 +23,10 @@ const char *const voc_hook_names[VOC_HOOK_COUNT] = {"classify", "guard", "on_eve
 #define MAX_ACTIONS 64
 #define MAX_LIST_ITEMS 32
 #define MAX_FIELD_BYTES 256
+/* A note or notification message: as much as the API takes for a note. */
+#define MAX_TEXT_BYTES (64 * 1024)
+/* A guard's reason goes into a 409 reply and a log line. */
+#define MAX_REASON_BYTES 1024
 
 static const char *const kinds[] = {"complaint", "suggestion", "praise",
                                     "inquiry",   "opinion",    NULL};
@@ -322,6 +326,9 @@ struct hook_call {
     char *reason;                     /* guard */
     double target_s;                  /* clock target */
     char verr[512];                   /* the hook returned something invalid */
+    /* actions: what the whole result may still hold (VOC_LUA_JSON_MAX_VALUES/_BYTES), so 64
+     * actions sharing one huge string or table cannot multiply it */
+    struct voc_lua_json_budget budget;
 };
 
 /* Runs inside voc_lua_call: build the arguments, call the hook, check what came back. */
@@ -499,7 +506,17 @@ static void take_verdict(lua_State *L, struct hook_call *c, int first)
     }
     c->verdict = 0;
     if (t == LUA_TSTRING && lua_rawlen(L, first + 1) > 0) {
-        c->reason = strdup(lua_tostring(L, first + 1));
+        size_t len;
+        const char *reason = lua_tolstring(L, first + 1, &len);
+        if (len > MAX_REASON_BYTES) {
+            /* Cut at a character boundary and say so, rather than refuse the refusal. */
+            len = MAX_REASON_BYTES;
+            while (len > 0 && ((unsigned char)reason[len] & 0xC0) == 0x80)
+                len--;
+            c->reason = dup_printf("%.*s...", (int)len, reason);
+        } else {
+            c->reason = strndup(reason, len);
+        }
         if (!c->reason)
             luaL_error(L, "out of memory");
     }
@@ -535,6 +552,39 @@ int voc_rules_guard(struct voc_rules *rules, const json_t *case_view, const json
 static bool known_event_type(const struct voc_rules *r, const char *type)
 {
     return voc_event_type_is_core(type) || voc_rules_has_event_type(r, type);
+}
+
+/* Count `len` bytes of an action's text against the hook result's budget. */
+static int spend_text(struct hook_call *c, size_t len, lua_Integer i, const char *field)
+{
+    if (len > c->budget.bytes)
+        return field_error(c->verr, sizeof c->verr,
+                           "actions[%lld].%s: more than %d KiB of text in all actions",
+                           (long long)i, field, (int)(VOC_LUA_JSON_MAX_BYTES >> 10));
+    c->budget.bytes -= len;
+    return 0;
+}
+
+/* A note or message: a UTF-8 string of at most MAX_TEXT_BYTES. On the stack top, popped. */
+static json_t *take_text(lua_State *L, struct hook_call *c, lua_Integer i, const char *field)
+{
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        field_error(c->verr, sizeof c->verr, "actions[%lld].%s must be a string, not a %s",
+                    (long long)i, field, luaL_typename(L, -1));
+        lua_pop(L, 1);
+        return NULL;
+    }
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    json_t *v = NULL;
+    if (len > MAX_TEXT_BYTES)
+        field_error(c->verr, sizeof c->verr, "actions[%lld].%s is longer than %d KiB", (long long)i,
+                    field, MAX_TEXT_BYTES / 1024);
+    else if (spend_text(c, len, i, field) == 0 && !(v = json_stringn(s, len)))
+        field_error(c->verr, sizeof c->verr, "actions[%lld].%s is not valid UTF-8", (long long)i,
+                    field);
+    lua_pop(L, 1);
+    return v;
 }
 
 /* Validate the action table at idx and append its JSON form to c->out. */
@@ -591,7 +641,7 @@ static int take_action(lua_State *L, struct hook_call *c, int idx, lua_Integer i
         if (!v)
             return field_error(verr, vsize, "%s", err);
         json_object_set_new(action, "tag", v);
-        return 0;
+        return spend_text(c, json_string_length(v), i, "tag");
     }
     if (notify) {
         if (note || data)
@@ -609,19 +659,17 @@ static int take_action(lua_State *L, struct hook_call *c, int idx, lua_Integer i
         if (!v)
             return field_error(verr, vsize, "%s", err);
         json_object_set_new(action, "notify", v);
+        if (spend_text(c, json_string_length(v), i, "notify") != 0)
+            return -1;
         lua_getfield(L, idx, "message");
         if (lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
             return field_error(verr, vsize, "actions[%lld]: notify needs a message string",
                                (long long)i);
         }
-        size_t len;
-        const char *m = lua_tolstring(L, -1, &len);
-        json_t *mv = json_stringn(m, len);
-        lua_pop(L, 1);
+        json_t *mv = take_text(L, c, i, "message");
         if (!mv)
-            return field_error(verr, vsize, "actions[%lld].message is not valid UTF-8",
-                               (long long)i);
+            return -1;
         json_object_set_new(action, "message", mv);
         return 0;
     }
@@ -649,8 +697,8 @@ static int take_action(lua_State *L, struct hook_call *c, int idx, lua_Integer i
         lua_getfield(L, idx, "data");
         snprintf(what, sizeof what, "actions[%lld].data", (long long)i);
         static const char *const list_fields[] = {"collaborators", "tags", NULL};
-        struct voc_lua_json_opts opts = {.empty = VOC_LUA_JSON_EMPTY_OBJECT,
-                                         .list_fields = list_fields};
+        struct voc_lua_json_opts opts = {
+            .empty = VOC_LUA_JSON_EMPTY_OBJECT, .list_fields = list_fields, .budget = &c->budget};
         json_t *d = voc_lua_to_json(L, -1, &opts, what, err, sizeof err);
         lua_pop(L, 1);
         if (!d)
@@ -663,18 +711,9 @@ static int take_action(lua_State *L, struct hook_call *c, int idx, lua_Integer i
     }
     if (note) {
         lua_getfield(L, idx, "note");
-        if (lua_type(L, -1) != LUA_TSTRING) {
-            const char *tn = luaL_typename(L, -1);
-            lua_pop(L, 1);
-            return field_error(verr, vsize, "actions[%lld].note must be a string, not a %s",
-                               (long long)i, tn);
-        }
-        size_t len;
-        const char *s = lua_tolstring(L, -1, &len);
-        json_t *nv = json_stringn(s, len);
-        lua_pop(L, 1);
+        json_t *nv = take_text(L, c, i, "note");
         if (!nv)
-            return field_error(verr, vsize, "actions[%lld].note is not valid UTF-8", (long long)i);
+            return -1;
         json_object_set_new(action, "note", nv);
     }
     return 0;
@@ -735,7 +774,8 @@ static int run_actions_hook(struct voc_rules *rules, enum voc_hook hook, const j
                           .arg2 = arg2,
                           .status = status,
                           .nresults = 1,
-                          .take = take_actions};
+                          .take = take_actions,
+                          .budget = {VOC_LUA_JSON_MAX_VALUES, VOC_LUA_JSON_MAX_BYTES}};
     if (call_hook(rules, &c, fn->where, voc_hook_names[hook], err) == 0) {
         *actions = c.out;
         return 0;

@@ -5,10 +5,13 @@
 #define _GNU_SOURCE /* nftw */
 #include "case_ops.h"
 #include "casedb.h"
+#include "diag.h"
 #include "intake.h"
 #include "keys.h"
 #include "lifecycle.h"
+#include "log.h"
 #include "policy.h"
+#include "rules.h"
 #include "store.h"
 #include "writer.h"
 
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static char tmp_dir[PATH_MAX];
 static struct voc_store *store;
@@ -43,6 +47,27 @@ static void start(uint64_t map_size, uint64_t max_map_size)
     ck_assert_msg(voc_store_open(&store, &so, err, sizeof err) == 0, "%s", err);
     struct voc_writer_options wo = {0};
     struct voc_policy *policy = calloc(1, sizeof *policy); /* no profile, no calendars */
+    ck_assert_int_eq(voc_writer_start(&writer, store, base, &wo, policy), 0);
+}
+
+/* Start with a profile from tests/unit/fixtures/rules (no calendars). */
+static struct voc_rules *profile_rules;
+
+static void start_profile(const char *name)
+{
+    struct voc_store_options so = {.path = tmp_dir};
+    char err[256];
+    ck_assert_msg(voc_store_open(&store, &so, err, sizeof err) == 0, "%s", err);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/tests/unit/fixtures/rules/%s", VOC_SOURCE_DIR, name);
+    struct voc_diag d;
+    voc_diag_init(&d);
+    int rc = voc_rules_load(path, NULL, NULL, NULL, &profile_rules, &d);
+    ck_assert_msg(rc == 0, "%s", d.count ? d.messages[0] : "?");
+    voc_diag_free(&d);
+    struct voc_policy *policy = calloc(1, sizeof *policy);
+    policy->rules = profile_rules;
+    struct voc_writer_options wo = {0};
     ck_assert_int_eq(voc_writer_start(&writer, store, base, &wo, policy), 0);
 }
 
@@ -159,6 +184,26 @@ static struct outcome append(uint64_t id, const char *event_text)
 {
     static const struct voc_actor admin = {.name = "王芳"};
     return append_ref(id, event_text, &admin, NULL, NULL);
+}
+
+static bool declared(const char *type, void *arg)
+{
+    (void)arg;
+    return voc_rules_has_event_type(profile_rules, type);
+}
+
+/* Append an event of the profile's own types. */
+static struct outcome append_declared(uint64_t id, const char *event_text)
+{
+    json_t *raw = parse(event_text), *event = NULL;
+    struct voc_err err = {0};
+    ck_assert_msg(voc_event_validate(raw, declared, NULL, &event, &err) == 0, "%s: %s", event_text,
+                  err.message);
+    json_decref(raw);
+    struct outcome o = {0};
+    ck_assert_int_eq(voc_ops_append_event(writer, id, event, NULL, NULL, NULL, on_result, &o), 0);
+    wait_for(&o);
+    return o;
 }
 
 static json_t *record(uint64_t id)
@@ -675,6 +720,111 @@ START_TEST(all_or_nothing_when_full)
 }
 END_TEST
 
+static size_t count_events(uint64_t id, const char *type)
+{
+    json_t *all = events(id);
+    size_t n = 0, i;
+    json_t *e;
+    json_array_foreach (all, i, e)
+        n += strcmp(str(e, "type"), type) == 0;
+    json_decref(all);
+    return n;
+}
+
+static bool has_tag(uint64_t id, const char *tag)
+{
+    json_t *r = record(id);
+    size_t i;
+    json_t *t;
+    bool found = false;
+    json_array_foreach (json_object_get(json_object_get(r, "classification"), "tags"), i, t)
+        found = found || strcmp(json_string_value(t), tag) == 0;
+    json_decref(r);
+    return found;
+}
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* 64 actions per hook and chains 8 deep would allow 64^8 events in one transaction; one
+ * write's actions stop at 256, the case is tagged rule_error, and the write still commits. */
+START_TEST(action_fan_out_is_bounded)
+{
+    start_profile("fanout.lua");
+    ck_assert_int_eq(create("{\"channel\": \"web\", \"text\": \"x\"}").status, VOC_SUBMIT_CREATED);
+    ck_assert(!has_tag(1, "rule_error"));
+
+    /* Wide: 64 pongs of 64 notifications each. Exactly 256 actions are carried out, in
+     * order: pong, its 64 notifications, the next pong ... */
+    double t0 = seconds_now();
+    struct outcome o = append_declared(1, "{\"type\": \"fan\"}");
+    ck_assert_int_eq(o.status, VOC_SUBMIT_APPENDED);
+    ck_assert_uint_eq(count_events(1, "pong"), 4);
+    struct voc_store_info info;
+    ck_assert_int_eq(voc_store_info(store, &info), 0);
+    ck_assert_uint_eq(info.entries[VOC_DB_OUTBOX], 256 - 4);
+    ck_assert(has_tag(1, "rule_error"));
+
+    /* Deep: every ping answers with 64 pings. The chain stops at depth 8, the budget after
+     * 256 actions. */
+    ck_assert_int_eq(create("{\"channel\": \"web\", \"text\": \"y\"}").status, VOC_SUBMIT_CREATED);
+    o = append_declared(2, "{\"type\": \"ping\"}");
+    ck_assert_int_eq(o.status, VOC_SUBMIT_APPENDED);
+    size_t pings = count_events(2, "ping");
+    ck_assert_uint_ge(pings, 1 + 8);
+    ck_assert_uint_le(pings, 1 + 256);
+    ck_assert(has_tag(2, "rule_error"));
+    ck_assert_msg(seconds_now() - t0 < 20, "fan-out took %.1f s", seconds_now() - t0);
+
+    /* The next write has its own budget. */
+    o = append_declared(1, "{\"type\": \"fan\"}");
+    ck_assert_uint_eq(count_events(1, "pong"), 8);
+}
+END_TEST
+
+START_TEST(tags_per_case_are_bounded)
+{
+    start_profile("fanout.lua");
+    ck_assert_int_eq(create("{\"channel\": \"web\", \"text\": \"x\"}").status, VOC_SUBMIT_CREATED);
+    ck_assert_int_eq(append_declared(1, "{\"type\": \"tagged\"}").status, VOC_SUBMIT_APPENDED);
+    json_t *r = record(1);
+    json_t *tags = json_object_get(json_object_get(r, "classification"), "tags");
+    ck_assert_uint_eq(json_array_size(tags), 64);
+    json_decref(r);
+    ck_assert(!has_tag(1, "rule_error"));
+    /* 64 more: none fit; rule_error still goes in. */
+    ck_assert_int_eq(append_declared(1, "{\"type\": \"tagged\"}").status, VOC_SUBMIT_APPENDED);
+    r = record(1);
+    tags = json_object_get(json_object_get(r, "classification"), "tags");
+    ck_assert_uint_eq(json_array_size(tags), 65);
+    ck_assert_str_eq(json_string_value(json_array_get(tags, 64)), "rule_error");
+    json_decref(r);
+}
+END_TEST
+
+/* on_event of `received` runs before classification: a failure there is kept as a tag. */
+START_TEST(rule_error_before_classification)
+{
+    start_profile("fanout.lua");
+    ck_assert_int_eq(create("{\"channel\": \"web\", \"subject\": \"fail-received\", "
+                            "\"text\": \"x\"}")
+                         .status,
+                     VOC_SUBMIT_CREATED);
+    ck_assert(has_tag(1, "rule_error"));
+    json_t *all = events(1);
+    json_t *classified = json_array_get(all, 1);
+    ck_assert_str_eq(str(classified, "type"), "classified");
+    json_t *tags = json_object_get(json_object_get(classified, "data"), "tags");
+    ck_assert_uint_eq(json_array_size(tags), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(tags, 0)), "rule_error");
+    json_decref(all);
+}
+END_TEST
+
 static Suite *case_ops_suite(void)
 {
     Suite *s = suite_create("case_ops");
@@ -691,12 +841,16 @@ static Suite *case_ops_suite(void)
     tcase_add_test(tc, event_refs);
     tcase_add_test(tc, plugin_state_and_refs_with_the_case);
     tcase_add_test(tc, all_or_nothing_when_full);
+    tcase_add_test(tc, action_fan_out_is_bounded);
+    tcase_add_test(tc, tags_per_case_are_bounded);
+    tcase_add_test(tc, rule_error_before_classification);
     suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
+    voc_log_set_level(VOC_LOG_ERROR); /* the bounded tests log warnings by design */
     SRunner *sr = srunner_create(case_ops_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

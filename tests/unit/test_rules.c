@@ -1,15 +1,20 @@
 /* The Lua rule engine: loading and validating profiles, running hooks, and containing every
  * kind of misbehaving rule (each bad call is followed by a good one on the same object). */
 #include <check.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <lauxlib.h>
+#include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "diag.h"
 #include "log.h"
+#include "lua_sandbox.h"
 #include "rules.h"
 
 #define FIXTURES VOC_SOURCE_DIR "/tests/unit/fixtures/rules"
@@ -324,7 +329,7 @@ static const struct {
     {"io", "attempt to index a nil value (global 'io')", ERR},
     {"dump", "attempt to call a nil value (field 'dump')", ERR},
     {"binary", "binary chunks are not allowed in profiles", ERR},
-    {"binary_text_mode", "attempt to load a binary chunk", ERR},
+    {"binary_text_mode", "binary chunks are not allowed in profiles", ERR},
     {"require_io", "module 'io' is not available in profiles", ERR},
     {"require_escape", "bad module name '..secret'", ERR},
     {"coroutine", "attempt to index a nil value (global 'coroutine')", ERR},
@@ -703,6 +708,438 @@ START_TEST(test_long_paths_in_messages)
 }
 END_TEST
 
+/* ---- work done in C, data on its way out, logs ---------------------------------------- */
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Classify with `mode` of limits.lua; must fail with `text` in the message, quickly. */
+static void expect_limit(struct voc_rules *r, const char *mode, const char *text)
+{
+    json_t *c = mode_case(mode);
+    json_t *cls = NULL;
+    char *err = NULL;
+    double t0 = seconds_now();
+    int rc = voc_rules_classify(r, c, &cls, &err);
+    double took = seconds_now() - t0;
+    ck_assert_msg(rc == -1, "mode %s: rc %d", mode, rc);
+    assert_contains(err, text);
+    assert_contains(err, "limits.lua:");
+    assert_rule_error_defaults(cls);
+    /* Unguarded, each of these runs for a minute (normalize_loop) to hours; guarded, well
+     * under a second (a few under a sanitizer on a busy machine). */
+    ck_assert_msg(took < 8.0, "mode %s took %.2f s", mode, took);
+    free(err);
+    json_decref(cls);
+    json_decref(c);
+}
+
+/* Run limits.lua's classify for `mode` in a plain Lua state (Lua's own string library, no
+ * sandbox): what the guarded functions must agree with. */
+static char *plain_lua_category(const char *mode)
+{
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    ck_assert_int_eq(luaL_dofile(L, FIXTURES "/limits.lua"), LUA_OK);
+    lua_getfield(L, -1, "classify");
+    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, mode);
+    lua_setfield(L, -2, "mode");
+    lua_setfield(L, -2, "fields");
+    ck_assert_int_eq(lua_pcall(L, 1, 1, 0), LUA_OK);
+    lua_getfield(L, -1, "category");
+    char *out = strdup(lua_tostring(L, -1));
+    lua_close(L);
+    return out;
+}
+
+START_TEST(test_c_work_is_budgeted)
+{
+    struct voc_rules *r = load_fixture("limits.lua");
+    struct voc_rules_stats *st = voc_rules_stats(r);
+    /* Backtracking patterns on a long text: stopped before they start, and a profile's pcall
+     * cannot catch that. */
+    expect_limit(r, "find_backtrack",
+                 "instruction limit exceeded (string.find: up to 5e+10 matching steps on a text "
+                 "of 100000 bytes");
+    expect_limit(r, "match_backtrack", "instruction limit exceeded (string.match: up to");
+    expect_limit(r, "gmatch_backtrack", "instruction limit exceeded (string.gmatch: up to");
+    expect_limit(r, "gsub_backtrack", "instruction limit exceeded (string.gsub: up to");
+    expect_limit(r, "pcall_backtrack", "instruction limit exceeded (string.find");
+    ck_assert_uint_eq(st->instr_limit, 5);
+    /* Special characters on more than 1 MiB: refused outright (an error, not a budget stop). */
+    expect_limit(r, "big_subject",
+                 "string.match: a pattern with special characters on a text of 3145728 bytes "
+                 "(at most 1048576)");
+    expect_limit(r, "malformed", "malformed pattern (missing ']')");
+    ck_assert_uint_eq(st->errors, 2);
+    /* Loops of cheap-looking calls run out of budget like any loop. */
+    expect_limit(r, "plain_loop", "instruction limit exceeded");
+    expect_limit(r, "rep_loop", "instruction limit exceeded");
+    /* voc.normalize: refused beyond 1 MiB, charged by the byte below. */
+    expect_limit(r, "normalize_huge", "cannot normalise a text of 1200000 bytes (at most 1048576)");
+    expect_limit(r, "normalize_loop", "instruction limit exceeded (voc.normalize)");
+
+    /* What profiles do every day is not affected, and gives what plain Lua gives. */
+    static const char *const same[] = {"everyday", "gmatch_anchor"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        json_t *cls = NULL;
+        char *want = plain_lua_category(same[i]);
+        ck_assert_str_eq(classify_category(r, same[i], &cls), want);
+        free(want);
+        json_decref(cls);
+    }
+    json_t *cls = NULL;
+    ck_assert_str_eq(
+        classify_category(r, "everyday", &cls),
+        "你好,客户反馈 电饭煲 不加热,1003,1003,20261104001,2500,5,7,123,nil,val,X,17524");
+    json_decref(cls);
+    ck_assert_str_eq(classify_category(r, "gmatch_anchor", &cls), "2,nil,2");
+    json_decref(cls);
+    ck_assert_str_eq(classify_category(r, "plain_big", &cls), "3600001,nil");
+    json_decref(cls);
+    voc_rules_free(r);
+}
+END_TEST
+
+static json_t *limits_actions(struct voc_rules *r, const char *type, char **err)
+{
+    json_t *c = mode_case("everyday");
+    json_t *ev = json_pack("{s:s}", "type", type);
+    json_t *actions = NULL;
+    double t0 = seconds_now();
+    int rc = voc_rules_on_event(r, c, ev, &actions, err);
+    ck_assert_msg(seconds_now() - t0 < 8.0, "%s took too long", type);
+    json_decref(ev);
+    json_decref(c);
+    if (rc != 0) {
+        ck_assert(json_is_array(actions) && json_array_size(actions) == 0);
+        json_decref(actions);
+        return NULL;
+    }
+    ck_assert_ptr_null(*err);
+    return actions;
+}
+
+START_TEST(test_action_data_is_bounded)
+{
+    struct voc_rules *r = load_fixture("limits.lua");
+    static const struct {
+        const char *type;
+        const char *text;
+    } bombs[] = {
+        /* 2^30 values if the shared table were copied out */
+        {"bomb_tree", "actions[1].data.tree"},
+        {"bomb_tree", "too much data (at most 100000 values and 1024 KiB of text"},
+        /* 64 actions x 10 MiB */
+        {"bomb_string", "actions[1].data.blob: too much data"},
+        {"bomb_note", "actions[1].note is longer than 64 KiB"},
+        {"bomb_message", "actions[1].message is longer than 64 KiB"},
+        /* 64 x 20000 bytes: each fine alone, too much together */
+        {"shared_too_much", "more than 1024 KiB of text in all actions"},
+    };
+    for (size_t i = 0; i < sizeof bombs / sizeof bombs[0]; i++) {
+        char *err = NULL;
+        ck_assert_ptr_null(limits_actions(r, bombs[i].type, &err));
+        assert_contains(err, bombs[i].text);
+        assert_contains(err, "limits.lua:");
+        free(err);
+    }
+    /* Sharing a string among actions is fine within the limit. */
+    char *err = NULL;
+    json_t *actions = limits_actions(r, "shared_ok", &err);
+    ck_assert_ptr_nonnull(actions);
+    ck_assert_uint_eq(json_array_size(actions), 64);
+    ck_assert_uint_eq(json_string_length(json_object_get(
+                          json_object_get(json_array_get(actions, 63), "data"), "text")),
+                      10000);
+    json_decref(actions);
+
+    /* A guard's reason is cut (at a character boundary), not copied in full. */
+    json_t *c = mode_case("everyday");
+    json_t *close = json_pack("{s:s}", "type", "closed");
+    char *reason = NULL;
+    ck_assert_int_eq(voc_rules_guard(r, c, close, &reason, &err), 0);
+    ck_assert_uint_le(strlen(reason), 1024 + 3);
+    ck_assert_uint_ge(strlen(reason), 1024 - 6);
+    json_t *valid = json_string(reason); /* NULL if the cut split a character */
+    ck_assert_ptr_nonnull(valid);
+    ck_assert(strncmp(reason, "拒绝拒绝", strlen("拒绝拒绝")) == 0);
+    ck_assert_str_eq(reason + strlen(reason) - 3, "...");
+    json_decref(valid);
+    free(reason);
+    json_decref(close);
+    json_decref(c);
+    voc_rules_free(r);
+}
+END_TEST
+
+/* stderr (the log) into a temporary file while `fn` runs; returns what was written. */
+static char *capture_log(struct voc_rules *r, const char *mode)
+{
+    char path[] = "/tmp/voc-rules-log-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    voc_log_set_level(VOC_LOG_INFO);
+    json_t *cls = NULL;
+    const char *category = classify_category(r, mode, &cls);
+    ck_assert_str_eq(category, "logged");
+    json_decref(cls);
+    voc_log_set_level(VOC_LOG_WARN);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    off_t size = lseek(fd, 0, SEEK_END);
+    char *text = calloc(1, (size_t)size + 1);
+    ck_assert_int_eq(pread(fd, text, (size_t)size, 0), size);
+    close(fd);
+    unlink(path);
+    return text;
+}
+
+START_TEST(test_log_flood_is_suppressed)
+{
+    struct voc_rules *r = load_fixture("limits.lua");
+    char *log = capture_log(r, "log_flood");
+    int lines = 0, suppressed = 0, held_back = 0;
+    size_t bytes = 0;
+    for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strstr(line, "suppressed")) {
+            suppressed++;
+            assert_contains(line, "limits.lua:73: suppressed ");
+            assert_contains(line, " more log lines of this call (at most 32 lines and 8192 "
+                                  "bytes per call)");
+            held_back = atoi(strstr(line, "suppressed ") + strlen("suppressed "));
+            continue;
+        }
+        assert_contains(line, "INFO rules: " FIXTURES "/limits.lua:73: 第");
+        /* Each line is cut at 1 KiB, and says how much was left out. */
+        ck_assert_uint_lt(strlen(line), 1024 + 120);
+        assert_contains(line, "more bytes]");
+        json_t *valid = json_string(line); /* still valid UTF-8 */
+        ck_assert_ptr_nonnull(valid);
+        json_decref(valid);
+        bytes += strlen(line);
+        lines++;
+    }
+    /* 100 prints and a voc.log: about 8 KiB of them written, the rest counted in one line. */
+    ck_assert_int_ge(lines, 8);
+    ck_assert_uint_lt(bytes, 8192 + 2 * 1100);
+    ck_assert_int_eq(suppressed, 1);
+    ck_assert_int_eq(lines + held_back, 101);
+    free(log);
+    voc_rules_free(r);
+}
+END_TEST
+
+/* ---- bytecode ------------------------------------------------------------------------- */
+
+struct chunk {
+    char *bytes;
+    size_t len;
+};
+
+static int collect_chunk(lua_State *L, const void *p, size_t size, void *ud)
+{
+    (void)L;
+    struct chunk *c = ud;
+    c->bytes = realloc(c->bytes, c->len + size);
+    ck_assert_ptr_nonnull(c->bytes);
+    memcpy(c->bytes + c->len, p, size);
+    c->len += size;
+    return 0;
+}
+
+/* Real bytecode from a plain Lua state (lua_dump, what string.dump and luac produce).
+ * Returns a malloc'd buffer and its size. */
+static char *make_bytecode(const char *source, size_t *size)
+{
+    lua_State *L = luaL_newstate();
+    ck_assert_int_eq(luaL_loadstring(L, source), LUA_OK);
+    struct chunk c = {0};
+    ck_assert_int_eq(lua_dump(L, collect_chunk, &c, 0), 0);
+    lua_close(L);
+    char *out = c.bytes;
+    size_t len = c.len;
+    *size = len;
+    /* It is the real thing: Lua's signature, and a plain state runs it. */
+    ck_assert(len > 4 && memcmp(out, LUA_SIGNATURE, 4) == 0);
+    L = luaL_newstate();
+    ck_assert_int_eq(luaL_loadbufferx(L, out, len, "=check", "b"), LUA_OK);
+    lua_close(L);
+    return out;
+}
+
+static void write_bytes(const char *path, const char *bytes, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+}
+
+START_TEST(test_bytecode_is_refused)
+{
+    size_t len;
+    char *code = make_bytecode("return { name = 'compiled', classify = function() return "
+                               "{ category = 'from bytecode' } end }",
+                               &len);
+
+    /* load() in the sandbox, in every mode. */
+    char *hex = malloc(len * 2 + 1);
+    for (size_t i = 0; i < len; i++)
+        sprintf(hex + 2 * i, "%02x", (unsigned char)code[i]);
+    struct voc_rules *r = load_fixture("bytecode.lua");
+    static const char *const modes[] = {NULL, "t", "b", "bt"};
+    for (size_t i = 0; i < 2 * sizeof modes / sizeof modes[0]; i++) {
+        json_t *c = mode_case("x");
+        json_t *fields = json_object_get(c, "fields");
+        json_object_set_new(fields, "hex", json_string(hex));
+        if (modes[i % 4])
+            json_object_set_new(fields, "load_mode", json_string(modes[i % 4]));
+        if (i >= 4)
+            json_object_set_new(fields, "with_env", json_true());
+        json_t *cls = NULL;
+        char *err = NULL;
+        ck_assert_int_eq(voc_rules_classify(r, c, &cls, &err), 0);
+        ck_assert_msg(strcmp(str(cls, "category"), "load: binary chunks are not allowed in "
+                                                   "profiles") == 0,
+                      "mode %s: %s", modes[i % 4] ? modes[i % 4] : "default", str(cls, "category"));
+        json_decref(cls);
+        json_decref(c);
+    }
+    voc_rules_free(r);
+    free(hex);
+
+    char dir[] = "/tmp/voc-bytecode-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char profile[300], module[300], requirer[300];
+
+    /* A precompiled profile file. */
+    snprintf(profile, sizeof profile, "%s/compiled.lua", dir);
+    write_bytes(profile, code, len);
+    struct voc_diag d;
+    voc_diag_init(&d);
+    ck_assert_int_eq(voc_rules_load(profile, NULL, NULL, calendars, &r, &d), -1);
+    ck_assert_uint_eq(d.errors, 1);
+    assert_contains(d.messages[0], "cannot load");
+    assert_contains(d.messages[0], profile);
+    assert_contains(d.messages[0], "precompiled Lua (bytecode), which profiles may not use");
+    voc_diag_free(&d);
+
+    /* A precompiled module, require'd by a source profile. */
+    snprintf(module, sizeof module, "%s/helpers.lua", dir);
+    write_bytes(module, code, len);
+    snprintf(requirer, sizeof requirer, "%s/requirer.lua", dir);
+    write_file(requirer, "-- uses a module\nlocal h = require(\"helpers\")\nreturn { name = "
+                         "\"requirer\" }\n");
+    voc_diag_init(&d);
+    ck_assert_int_eq(voc_rules_load(requirer, NULL, NULL, calendars, &r, &d), -1);
+    ck_assert_uint_eq(d.errors, 1);
+    char want[700];
+    snprintf(want, sizeof want, "%s:2: cannot load %s: it is precompiled Lua", requirer, module);
+    assert_contains(d.messages[0], want);
+    voc_diag_free(&d);
+
+    unlink(profile);
+    unlink(module);
+    unlink(requirer);
+    rmdir(dir);
+    free(code);
+}
+END_TEST
+
+/* ---- clock targets and on_clock returning the wrong thing ----------------------------- */
+
+START_TEST(test_bad_clock_returns)
+{
+    struct voc_rules *r = load_with(FIXTURES "/bad_clocks.lua", &tight);
+    struct voc_rules_stats *st = voc_rules_stats(r);
+    static const struct {
+        const char *mode;
+        const char *text;
+    } targets[] = {
+        {"table", "the target of clock 'respond' returned a table (it must return a duration "
+                  "like \"24h\")"},
+        {"soon", "returned 'soon', which is not a duration (e.g. 2h, 1d)"},
+        {"negative", "returned a target of -5 s (it must be positive)"},
+        {"zero", "returned a target of 0 s (it must be positive)"},
+        {"none", "returned a nil"},
+        {"error", "bad_clocks.lua:10: 没有目标"},
+        {"loop", "bad_clocks.lua:11: instruction limit exceeded"},
+    };
+    double target = 0;
+    char *err = NULL;
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        json_t *c = mode_case(targets[i].mode);
+        ck_assert_msg(voc_rules_clock_target(r, 0, c, &target, &err) == -1, "target %s",
+                      targets[i].mode);
+        assert_contains(err, targets[i].text);
+        assert_contains(err, "bad_clocks.lua:");
+        free(err);
+        err = NULL;
+        json_decref(c);
+        c = mode_case("ok");
+        ck_assert_int_eq(voc_rules_clock_target(r, 0, c, &target, &err), 0);
+        ck_assert_double_eq(target, 7200);
+        json_decref(c);
+    }
+    json_t *c = mode_case("seconds");
+    ck_assert_int_eq(voc_rules_clock_target(r, 0, c, &target, &err), 0);
+    ck_assert_double_eq(target, 5400);
+    json_decref(c);
+
+    static const struct {
+        const char *mode;
+        const char *text;
+    } hooks[] = {
+        {"table", "on_clock returned actions[1] as a string (each action is a table)"},
+        {"soon", "on_clock returned a string (it must return a list of actions or nothing)"},
+        {"negative", "on_clock returned a number (it must return a list of actions or nothing)"},
+        {"map", "on_clock returned a table that is not a list"},
+        {"unknown_event", "unknown event type 'escalated'"},
+        {"error", "bad_clocks.lua:21: 超时处理失败"},
+        {"loop", "bad_clocks.lua:22: instruction limit exceeded"},
+    };
+    json_t *clock =
+        json_pack("{s:s, s:i, s:s}", "name", "respond", "target_s", 7200, "status", "breached");
+    json_t *actions = NULL;
+    uint64_t errors_before = st->errors, instr_before = st->instr_limit;
+    for (size_t i = 0; i < sizeof hooks / sizeof hooks[0]; i++) {
+        c = mode_case(hooks[i].mode);
+        ck_assert_msg(voc_rules_on_clock(r, c, clock, "breached", &actions, &err) == -1,
+                      "on_clock %s", hooks[i].mode);
+        assert_contains(err, hooks[i].text);
+        assert_contains(err, "bad_clocks.lua:");
+        ck_assert(json_is_array(actions) && json_array_size(actions) == 0);
+        json_decref(actions);
+        free(err);
+        err = NULL;
+        json_decref(c);
+        /* The same state answers the next call normally. */
+        c = mode_case("ok");
+        ck_assert_int_eq(voc_rules_on_clock(r, c, clock, "breached", &actions, &err), 0);
+        json_t *want = json_loads("[{\"tag\": \"respond-breached\"}]", 0, NULL);
+        ck_assert(json_equal(actions, want));
+        json_decref(want);
+        json_decref(actions);
+        json_decref(c);
+    }
+    ck_assert_uint_eq(st->errors - errors_before, 6);
+    ck_assert_uint_eq(st->instr_limit - instr_before, 1);
+    json_decref(clock);
+    voc_rules_free(r);
+}
+END_TEST
+
 static Suite *rules_suite(void)
 {
     Suite *s = suite_create("rules");
@@ -723,6 +1160,11 @@ static Suite *rules_suite(void)
     tcase_add_test(bad, test_bad_rules_are_contained);
     tcase_add_test(bad, test_no_way_out_of_the_sandbox);
     tcase_add_test(bad, test_bad_guards_and_actions);
+    tcase_add_test(bad, test_c_work_is_budgeted);
+    tcase_add_test(bad, test_action_data_is_bounded);
+    tcase_add_test(bad, test_log_flood_is_suppressed);
+    tcase_add_test(bad, test_bytecode_is_refused);
+    tcase_add_test(bad, test_bad_clock_returns);
     suite_add_tcase(s, bad);
     return s;
 }
