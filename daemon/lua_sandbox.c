@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -654,6 +655,97 @@ static void guard_pattern_functions(lua_State *L, int idx)
     lua_pop(L, 1);
 }
 
+/* ---- other library functions that loop in C ---------------------------------------- */
+
+/* Library functions whose C loop is as long as their arguments say, without producing
+ * memory the allocator would charge: table.move(a, 1, 1e9, 1) is a billion steps in one
+ * call. Each is charged its length first (one instruction per element, n log n for sort, one
+ * per 4 bytes of text), and refused like a runaway loop when that is more than is left. */
+enum loop_cost {
+    COST_MOVE,   /* table.move(a1, f, e, t [,a2]): e - f + 1 */
+    COST_INSERT, /* table.insert(t, [pos,] v): the elements after pos */
+    COST_REMOVE, /* table.remove(t [, pos]): the elements after pos */
+    COST_CONCAT, /* table.concat(t, sep, i, j): j - i + 1 */
+    COST_UNPACK, /* table.unpack(t, i, j): j - i + 1 */
+    COST_SORT,   /* table.sort(t [, comp]): n log n comparisons */
+    COST_UTF8,   /* utf8.len / codepoint / offset (s, ...): the text */
+};
+
+static double arg_integer(lua_State *L, int idx, double fallback)
+{
+    int isnum = 0;
+    lua_Integer v = lua_tointegerx(L, idx, &isnum);
+    return isnum ? (double)v : fallback;
+}
+
+static double loop_length(lua_State *L, enum loop_cost kind)
+{
+    /* The length as the library sees it, __len included (a __len of 1e9 is the point). */
+    double len = lua_type(L, 1) == LUA_TTABLE ? (double)luaL_len(L, 1) : 0;
+    double n = 0;
+    switch (kind) {
+    case COST_MOVE:
+        n = arg_integer(L, 3, 0) - arg_integer(L, 2, 1) + 1;
+        break;
+    case COST_INSERT: /* appending (two arguments) moves nothing */
+        n = lua_gettop(L) == 3 ? len - arg_integer(L, 2, len + 1) + 1 : 1;
+        break;
+    case COST_REMOVE:
+        n = lua_gettop(L) >= 2 ? len - arg_integer(L, 2, len) : 1;
+        break;
+    case COST_CONCAT:
+        n = arg_integer(L, 4, len) - arg_integer(L, 3, 1) + 1;
+        break;
+    case COST_UNPACK:
+        n = arg_integer(L, 3, len) - arg_integer(L, 2, 1) + 1;
+        break;
+    case COST_SORT:
+        n = len > 1 ? len * log2(len) : 1;
+        break;
+    case COST_UTF8:
+        n = lua_type(L, 1) == LUA_TSTRING ? (double)lua_rawlen(L, 1) / 4 : 1;
+        break;
+    }
+    return n > 1 ? n : 1;
+}
+
+/* Upvalues: the original function, the cost kind, the name for messages. */
+static int charged_call(lua_State *L)
+{
+    enum loop_cost kind = (enum loop_cost)lua_tointeger(L, lua_upvalueindex(2));
+    double n = loop_length(L, kind);
+    voc_lua_charge_instructions(L, n >= 1.8e19 ? UINT64_MAX : (uint64_t)n,
+                                lua_tostring(L, lua_upvalueindex(3)));
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void charge_library_loops(lua_State *L, int idx, const char *lib)
+{
+    static const struct {
+        const char *lib, *name;
+        enum loop_cost kind;
+    } charged[] = {
+        {"table", "move", COST_MOVE},     {"table", "insert", COST_INSERT},
+        {"table", "remove", COST_REMOVE}, {"table", "concat", COST_CONCAT},
+        {"table", "unpack", COST_UNPACK}, {"table", "sort", COST_SORT},
+        {"utf8", "len", COST_UTF8},       {"utf8", "codepoint", COST_UTF8},
+        {"utf8", "offset", COST_UTF8},
+    };
+    idx = lua_absindex(L, idx);
+    for (size_t i = 0; i < sizeof charged / sizeof charged[0]; i++) {
+        if (strcmp(charged[i].lib, lib) != 0)
+            continue;
+        lua_getfield(L, idx, charged[i].name);
+        lua_pushinteger(L, charged[i].kind);
+        lua_pushfstring(L, "%s.%s", lib, charged[i].name);
+        lua_pushcclosure(L, charged_call, 3);
+        lua_setfield(L, idx, charged[i].name);
+    }
+}
+
 /* ---- files and require -------------------------------------------------------------- */
 
 void voc_lua_push_file(lua_State *L, const char *path)
@@ -855,6 +947,7 @@ static int setup_sandbox(lua_State *L)
             /* The same table is the strings' __index, so s:find(...) is guarded too. */
             guard_pattern_functions(L, -1);
         }
+        charge_library_loops(L, -1, libs[i].name);
         lua_pushvalue(L, -1);
         lua_setfield(L, loaded, libs[i].name);
         lua_setfield(L, env, libs[i].name);

@@ -40,7 +40,9 @@
  *   - string.find / match / gmatch / gsub: their worst-case matching steps (lua_pattern.h),
  *     one instruction per VOC_LUA_PATTERN_STEPS_PER_INSTRUCTION steps. A call whose worst case
  *     exceeds what is left of the budget is stopped before it starts, and a pattern with
- *     special characters is refused outright on a text longer than VOC_LUA_MAX_PATTERN_SUBJECT.
+ *     special characters is refused outright on a text longer than VOC_LUA_MAX_PATTERN_SUBJECT;
+ *   - table.move / insert / remove / concat / unpack / sort and utf8.len / codepoint / offset:
+ *     the elements or bytes they will go over, before they start.
  * print / voc.log write at most VOC_LUA_LOG_MAX_LINES lines and VOC_LUA_LOG_MAX_BYTES bytes
  * per call, each line cut at VOC_LUA_LOG_LINE_MAX bytes; what is held back is counted in one
  * "suppressed N log lines" line when the call ends. */

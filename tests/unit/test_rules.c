@@ -784,9 +784,11 @@ START_TEST(test_c_work_is_budgeted)
     /* voc.normalize: refused beyond 1 MiB, charged by the byte below. */
     expect_limit(r, "normalize_huge", "cannot normalise a text of 1200000 bytes (at most 1048576)");
     expect_limit(r, "normalize_loop", "instruction limit exceeded (voc.normalize)");
+    expect_limit(r, "table_move", "instruction limit exceeded (table.move)");
+    expect_limit(r, "insert_len", "instruction limit exceeded (table.insert)");
 
     /* What profiles do every day is not affected, and gives what plain Lua gives. */
-    static const char *const same[] = {"everyday", "gmatch_anchor"};
+    static const char *const same[] = {"everyday", "gmatch_anchor", "table_everyday"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         json_t *cls = NULL;
         char *want = plain_lua_category(same[i]);
