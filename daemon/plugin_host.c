@@ -50,7 +50,6 @@ struct voc_plugin {
     void *config;
     void *state;
     bool initialised;
-    bool started;
     bool stopped;
     bool start_called;
     size_t pending; /* submissions whose callback has not run yet */
@@ -904,7 +903,6 @@ int voc_plugins_start(struct voc_daemon *d, struct voc_plugin_host **out, struct
                 continue;
             return -1;
         }
-        p->started = true;
         host->plugins[host->count++] = p;
         voc_info("plugins", "started plugin=%s version=%s", p->name,
                  p->desc->version ? p->desc->version : "?");
