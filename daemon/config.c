@@ -310,10 +310,17 @@ static void check_notifiers(struct voc_config *cfg, struct voc_diag *diag)
         if (n->type == VOC_NOTIFIER_WEBHOOK && !n->url)
             voc_diag_error(diag, cfg->path, n->line, "notifiers[%zu] (%s): a webhook needs url",
                            i, n->name ? n->name : "?");
-        if (n->type == VOC_NOTIFIER_EMAIL && (!n->smtp || !n->from || n->to_count == 0))
+        if (n->type == VOC_NOTIFIER_EMAIL && (!n->smtp || !n->from))
             voc_diag_error(diag, cfg->path, n->line,
-                           "notifiers[%zu] (%s): email needs smtp, from and to", i,
+                           "notifiers[%zu] (%s): email needs smtp and from", i,
                            n->name ? n->name : "?");
+        /* A notifier that only carries the e-mail plugin's acknowledgements (they name their
+         * own recipient) has no list of its own; a rule's notification to it cannot go out. */
+        if (n->type == VOC_NOTIFIER_EMAIL && n->smtp && n->from && n->to_count == 0)
+            voc_diag_warn(diag, cfg->path, n->line,
+                          "notifiers[%zu] (%s): email without to: only notifications that name "
+                          "their own recipients (acknowledgements) can be delivered",
+                          i, n->name ? n->name : "?");
         for (size_t j = 0; j < i; j++)
             if (n->name && cfg->notifiers[j].name && strcmp(n->name, cfg->notifiers[j].name) == 0)
                 voc_diag_error(diag, cfg->path, n->line, "notifiers[%zu]: name '%s' is used twice",

@@ -370,9 +370,15 @@ START_TEST(notifiers)
 
     expect_error("data_dir: d\nnotifiers:\n  - { name: h, type: webhook }\n", 3,
                  "notifiers[0] (h): a webhook needs url");
-    expect_error("data_dir: d\nnotifiers:\n  - { name: m, type: email, smtp: \"smtp://x\", "
-                 "from: a@b.c }\n",
-                 3, "notifiers[0] (m): email needs smtp, from and to");
+    expect_error("data_dir: d\nnotifiers:\n  - { name: m, type: email, smtp: \"smtp://x\" }\n",
+                 3, "notifiers[0] (m): email needs smtp and from");
+    /* Without `to`: accepted (acknowledgements name their own recipient), with a warning. */
+    load(&l, "data_dir: d\nnotifiers:\n  - { name: m, type: email, smtp: \"smtp://x\", "
+             "from: a@b.c }\n");
+    ck_assert_ptr_nonnull(l.cfg);
+    ck_assert_uint_eq(l.diag.errors, 0);
+    ck_assert_ptr_nonnull(strstr(l.all, ":3: warning: notifiers[0] (m): email without to"));
+    unload(&l);
     expect_error("data_dir: d\nnotifiers:\n  - { name: j, type: log }\n  - { name: j, type: log "
                  "}\n",
                  4, "notifiers[1]: name 'j' is used twice");
