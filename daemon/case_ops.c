@@ -12,6 +12,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "policy.h"
 #include "rules.h"
 #include "sla.h"
@@ -250,36 +251,12 @@ static void add_action_tag(struct case_work *w, const char *tag)
 static int queue_notification(struct case_work *w, const char *notifier, const char *message,
                               uint32_t seq)
 {
-    MDB_val k, v;
-    uint64_t next = 1;
-    int rc = voc_txn_last(w->ctx->txn, VOC_DB_OUTBOX, &k, &v);
-    if (rc == 0 && k.mv_size == 8)
-        next = voc_key_get_u64(k.mv_data) + 1;
-    else if (rc != MDB_NOTFOUND)
-        return rc;
-    char when[40];
-    now_string(w->ctx, when, sizeof when);
-    json_t *n = json_pack("{s:I, s:I, s:i, s:s, s:s, s:s, s:s, s:i, s:s}", "id",
-                          (json_int_t)next, "case_id",
-                          (json_int_t)voc_json_int(w->record, "id", 0), "event_seq", (int)seq,
-                          "notifier", notifier, "message", message, "created_at", when, "status",
-                          "pending", "attempts", 0, "next_attempt_at", when);
-    size_t len;
-    char *text = voc_json_dump(n, &len);
-    json_decref(n);
-    if (!text)
+    json_t *entry = json_pack("{s:s, s:s}", "notifier", notifier, "message", message);
+    if (!entry)
         return ENOMEM;
-    unsigned char key[8];
-    voc_key_set_u64(key, next);
-    rc = voc_txn_put(w->ctx->txn, VOC_DB_OUTBOX, key, sizeof key, text, len);
-    free(text);
-    /* The notifier sends what outbox_due lists, earliest attempt first. */
-    struct voc_key due;
-    voc_key_init(&due);
-    voc_key_u64(&due, (uint64_t)w->ctx->now_us + ((uint64_t)1 << 63));
-    voc_key_u64(&due, next);
-    if (rc == 0)
-        rc = voc_txn_put(w->ctx->txn, VOC_DB_OUTBOX_DUE, due.buf, due.len, "", 0);
+    int rc = voc_notify_outbox_put(w->ctx->txn, w->ctx->now_us,
+                                   (uint64_t)voc_json_int(w->record, "id", 0), seq, entry, NULL);
+    json_decref(entry);
     return rc;
 }
 
@@ -302,6 +279,13 @@ static void apply_actions(struct case_work *w, json_t *actions, uint32_t seq, in
         const char *notify = voc_json_str(a, "notify");
         if (tag) {
             add_action_tag(w, tag);
+        } else if (notify && !voc_policy_has_notifier(w->ctx->policy, notify)) {
+            /* A typo in the profile: better found now, on the case, than as an outbox entry
+             * that can never be delivered. */
+            char what[200];
+            snprintf(what, sizeof what, "notify action names no configured notifier '%.100s'",
+                     notify);
+            rule_warning(w, what);
         } else if (notify) {
             const char *message = voc_json_str(a, "message");
             if (queue_notification(w, notify, message ? message : "", seq) != 0)

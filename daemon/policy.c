@@ -33,8 +33,8 @@ static int compile_calendar(const struct voc_config *cfg, const struct voc_calen
     return 0;
 }
 
-int voc_policy_new(const struct voc_config *cfg, struct voc_rules *rules,
-                   struct voc_policy **out, struct voc_diag *diag)
+int voc_policy_new(const struct voc_config *cfg, struct voc_rules *rules, struct voc_policy **out,
+                   struct voc_diag *diag)
 {
     struct voc_policy *p = calloc(1, sizeof *p);
     if (!p) {
@@ -58,6 +58,15 @@ int voc_policy_new(const struct voc_config *cfg, struct voc_rules *rules,
     p->calendar_count = n;
     if (rc != 0)
         goto fail;
+    p->notifier_names =
+        calloc(cfg->notifier_count ? cfg->notifier_count : 1, sizeof *p->notifier_names);
+    if (!p->notifier_names)
+        goto fail;
+    for (size_t i = 0; i < cfg->notifier_count; i++) {
+        if (!(p->notifier_names[i] = strdup(cfg->notifiers[i].name ? cfg->notifiers[i].name : "")))
+            goto fail;
+        p->notifier_count = i + 1;
+    }
     *out = p;
     return 0;
 fail:
@@ -76,7 +85,18 @@ void voc_policy_free(struct voc_policy *p)
     }
     free(p->calendars);
     free(p->calendar_names);
+    for (size_t i = 0; i < p->notifier_count; i++)
+        free(p->notifier_names[i]);
+    free(p->notifier_names);
     free(p);
+}
+
+bool voc_policy_has_notifier(const struct voc_policy *p, const char *name)
+{
+    for (size_t i = 0; p && name && i < p->notifier_count; i++)
+        if (strcmp(p->notifier_names[i], name) == 0)
+            return true;
+    return false;
 }
 
 const struct voc_calendar *voc_policy_calendar(const struct voc_policy *p, const char *name)

@@ -67,6 +67,12 @@ static void start_profile(const char *name)
     voc_diag_free(&d);
     struct voc_policy *policy = calloc(1, sizeof *policy);
     policy->rules = profile_rules;
+    /* The notifiers the fixtures name (voc_policy_free frees the copies). */
+    static const char *const notifiers[] = {"ops-hook", "ops-mail"};
+    policy->notifier_names = calloc(2, sizeof *policy->notifier_names);
+    for (size_t i = 0; i < 2; i++)
+        policy->notifier_names[i] = strdup(notifiers[i]);
+    policy->notifier_count = 2;
     struct voc_writer_options wo = {0};
     ck_assert_int_eq(voc_writer_start(&writer, store, base, &wo, policy), 0);
 }
@@ -806,6 +812,20 @@ START_TEST(tags_per_case_are_bounded)
 }
 END_TEST
 
+/* A notify action naming no configured notifier is the profile's fault: not queued (it could
+ * never be delivered), rule_error on the case; the actions around it still run. */
+START_TEST(notify_to_unknown_notifier_is_a_rule_error)
+{
+    start_profile("fanout.lua");
+    ck_assert_int_eq(create("{\"channel\": \"web\", \"text\": \"x\"}").status, VOC_SUBMIT_CREATED);
+    ck_assert_int_eq(append_declared(1, "{\"type\": \"typo\"}").status, VOC_SUBMIT_APPENDED);
+    ck_assert(has_tag(1, "rule_error"));
+    struct voc_store_info info;
+    ck_assert_int_eq(voc_store_info(store, &info), 0);
+    ck_assert_uint_eq(info.entries[VOC_DB_OUTBOX], 1); /* only the one to ops-mail */
+}
+END_TEST
+
 /* on_event of `received` runs before classification: a failure there is kept as a tag. */
 START_TEST(rule_error_before_classification)
 {
@@ -844,6 +864,7 @@ static Suite *case_ops_suite(void)
     tcase_add_test(tc, action_fan_out_is_bounded);
     tcase_add_test(tc, tags_per_case_are_bounded);
     tcase_add_test(tc, rule_error_before_classification);
+    tcase_add_test(tc, notify_to_unknown_notifier_is_a_rule_error);
     suite_add_tcase(s, tc);
     return s;
 }
