@@ -612,7 +612,10 @@ static void admin_reload(struct request *r)
         return;
     struct voc_diag diag;
     voc_diag_init(&diag);
-    if (voc_daemon_reload(r->d, &diag) == 0) {
+    char by[160];
+    snprintf(by, sizeof by, "api=admin/reload token=%s",
+             r->token && r->token->name ? r->token->name : "?");
+    if (voc_daemon_reload_logged(r->d, by, &diag) == 0) {
         json_t *warnings = json_array();
         for (size_t i = 0; i < diag.count; i++)
             json_array_append_new(warnings, json_string(diag.messages[i]));

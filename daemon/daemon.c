@@ -185,16 +185,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     (void)what;
     struct voc_daemon *d = arg;
     if (sig == SIGHUP) {
-        voc_info("daemon", "reload requested signal=SIGHUP");
         struct voc_diag diag;
         voc_diag_init(&diag);
-        if (voc_daemon_reload(d, &diag) != 0) {
-            voc_diag_log(&diag, "config");
-            voc_error("daemon", "reload failed, the old configuration stays errors=%zu",
-                      diag.errors);
-        } else {
-            voc_diag_log(&diag, "config");
-        }
+        voc_daemon_reload_logged(d, "signal=SIGHUP", &diag);
         voc_diag_free(&diag);
         return;
     }
@@ -288,6 +281,16 @@ static void on_writer_batch(void *arg)
 static bool differs(const char *a, const char *b)
 {
     return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+int voc_daemon_reload_logged(struct voc_daemon *d, const char *by, struct voc_diag *diag)
+{
+    voc_info("daemon", "reload requested %s", by);
+    int rc = voc_daemon_reload(d, diag);
+    voc_diag_log(diag, "config");
+    if (rc != 0)
+        voc_error("daemon", "reload failed, the old configuration stays errors=%zu", diag->errors);
+    return rc;
 }
 
 int voc_daemon_reload(struct voc_daemon *d, struct voc_diag *diag)

@@ -51,6 +51,9 @@ void voc_daemon_free(struct voc_daemon *d);
 
 /* Re-read config and profile; swap only if all of it is valid. Returns 0 or -1 (diag). */
 int voc_daemon_reload(struct voc_daemon *d, struct voc_diag *diag);
+/* The same, logged as SIGHUP and the admin API both want it: who asked (`by`, "key=value"),
+ * every diagnostic, and the outcome. */
+int voc_daemon_reload_logged(struct voc_daemon *d, const char *by, struct voc_diag *diag);
 
 /* `vocd --check`: load config, plugins and profile without opening the store or
  * listening. Returns 0 when valid. */

@@ -264,6 +264,7 @@ class TestReload(RulesDaemonCase):
                     % (re.escape(path), test_line))]
             for text, message in bad:
                 self.write(path, text)
+                mark = v.log_mark()
                 st, _, body = v.request("POST", "/api/v1/admin/reload")
                 self.assertEqual(st, 422, body)
                 self.assertEqual(body["error"]["code"], "reload_failed")
@@ -271,15 +272,20 @@ class TestReload(RulesDaemonCase):
                                 body)
                 self.assertEqual(self.category_of_new_case(v), "三号")
 
-                mark = v.log_mark()
-                v.sighup()
-                v.wait_log(r"^ERROR daemon: reload failed, the old configuration stays",
-                           since=mark)
-                logged = [line[len("ERROR config: "):]
-                          for line in v.log()[mark:].splitlines()
-                          if line.startswith("ERROR config: ")]
-                self.assertTrue(any(re.search(message, line) for line in logged),
-                                v.log()[mark:])
+                # Both ways of asking log who asked, the problem with file:line, the outcome.
+                for how, ask in (("api=admin/reload token=admin", None), ("signal=SIGHUP", v.sighup)):
+                    if ask:
+                        mark = v.log_mark()
+                        ask()
+                    v.wait_log(r"^ERROR daemon: reload failed, the old configuration stays",
+                               since=mark)
+                    self.assertRegex(v.log()[mark:],
+                                     r"(?m)^INFO daemon: reload requested %s$" % re.escape(how))
+                    logged = [line[len("ERROR config: "):]
+                              for line in v.log()[mark:].splitlines()
+                              if line.startswith("ERROR config: ")]
+                    self.assertTrue(any(re.search(message, line) for line in logged),
+                                    v.log()[mark:])
                 v.assert_alive()
                 self.assertEqual(v.request("GET", "/healthz", token=None)[0], 200)
                 self.assertEqual(self.category_of_new_case(v), "三号")
