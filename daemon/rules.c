@@ -88,8 +88,8 @@ json_t *voc_rules_default_classification(const struct voc_rules *rules)
 
 /* ---- case views --------------------------------------------------------------------- */
 
-/* __index of case views: `normalized` is computed on first use only (hooks that never look
- * at it pay nothing), then stored in the table. */
+/* The `missing` hook of case views (lua_lazy.h): `normalized` is computed on first use only
+ * (hooks that never look at it pay nothing), then stored in the table. */
 static int case_index(lua_State *L)
 {
     if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "normalized") != 0)
@@ -118,20 +118,8 @@ static int case_index(lua_State *L)
     return 1;
 }
 
-void voc_rules_create_case_mt(lua_State *L, struct voc_rules *r)
+void voc_rules_push_case(lua_State *L, const json_t *view)
 {
-    lua_createtable(L, 0, 2);
-    lua_pushcfunction(L, case_index);
-    lua_setfield(L, -2, "__index");
-    /* One metatable serves every view; a profile must not be able to change it. */
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    r->case_mt = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-void voc_rules_push_case(lua_State *L, struct voc_rules *r, const json_t *view)
-{
-    (void)r;
     if (!json_is_object(view)) {
         voc_lua_push_json(L, view);
         return;
@@ -339,7 +327,7 @@ static int run_hook(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
     int nargs = 0;
     if (c->case_view) {
-        voc_rules_push_case(L, c->r, c->case_view);
+        voc_rules_push_case(L, c->case_view);
         nargs++;
     }
     if (c->arg2) {

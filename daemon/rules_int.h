@@ -42,13 +42,11 @@ struct voc_rules {
     size_t event_count;
     json_t *defaults; /* complete default classification */
     json_t *score;    /* NULL when the profile has none */
-    int case_mt;      /* registry ref of the case views' metatable (lazy `normalized`) */
 };
 
-/* Push the Lua view of a case (table with lazy `normalized`). Raises on memory errors. */
-void voc_rules_push_case(lua_State *L, struct voc_rules *r, const json_t *view);
-/* Create the case views' metatable (inside a voc_lua_call). */
-void voc_rules_create_case_mt(lua_State *L, struct voc_rules *r);
+/* Push the Lua view of a case: a lazy table (lua_lazy.h) whose `normalized` is computed on
+ * first use when the view does not bring it. Raises on memory errors. */
+void voc_rules_push_case(lua_State *L, const json_t *view);
 
 #define VOC_CLASS_FIELDS 7
 /* kind, category, severity, department, collaborators, priority, tags: the canonical order. */

@@ -636,7 +636,6 @@ static int load_profile(lua_State *L)
     struct load_ctx *x = lua_touserdata(L, 1);
     voc_lua_json_init(L);
     voc_lua_open_voc(L, x->r->tn);
-    voc_rules_create_case_mt(L, x->r);
     voc_lua_push_file(L, x->r->path);
     lua_call(L, 0, 1);
     if (!lua_istable(L, -1))
@@ -710,7 +709,6 @@ int voc_rules_load(const char *profile_path, const char *lib_dir,
         goto nomem;
     for (int h = 0; h < VOC_HOOK_COUNT; h++)
         r->hooks[h].ref = LUA_NOREF;
-    r->case_mt = LUA_NOREF;
     x.r = r;
 
     x.src = read_text(profile_path, &err);
