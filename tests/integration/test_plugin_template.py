@@ -12,6 +12,7 @@ feed a case through it.
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,34 @@ class Template(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_installed_config_has_installed_paths(self):
+        """cmake --install puts etc/vocd.yaml in place with the installed tree's paths: its
+        plugins and profile inside the prefix, state under /var. vocd --check accepts it (on
+        a copy whose state folders are moved into the test's folder, so that the check, which
+        creates the plugins' folders, leaves the machine alone)."""
+        path = os.path.join(self.prefix, "etc", "vocd", "vocd.yaml")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        values = dict(re.findall(r"(?m)^\s*(data_dir|plugin_dir|profile|spool|maildir): (\S+)",
+                                 text))
+        self.assertEqual(values["data_dir"], "/var/lib/vocd")
+        self.assertEqual(values["spool"], "/var/spool/vocd/hotline")
+        self.assertEqual(values["maildir"], "/var/lib/vocd/mail/feedback")
+        for key in ("plugin_dir", "profile"):
+            self.assertTrue(values[key].startswith(self.prefix + "/"), values[key])
+            self.assertTrue(os.path.exists(values[key]), values[key])
+        for name in ("webhook", "hotline_csv", "email"):
+            self.assertTrue(os.path.exists(os.path.join(values["plugin_dir"], name + ".so")))
+        state = os.path.join(self.tmp, "state")
+        for key in ("data_dir", "spool", "maildir"):
+            text = text.replace(": " + values[key], ": " + state + values[key])
+        copy = os.path.join(self.tmp, "installed-copy.yaml")
+        with open(copy, "w", encoding="utf-8") as f:
+            f.write(text)
+        cp = subprocess.run([self.vocd, "--check", "-c", copy], capture_output=True, text=True,
+                            timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
 
     def test_built_against_the_installed_sdk(self):
         header = os.path.join(self.prefix, "include", "vocd", "plugin.h")

@@ -438,7 +438,9 @@ def main():
         if args.webhook:
             with open(config, "a", encoding="utf-8") as f:
                 f.write("plugin_dir: %s\nplugins:\n  - name: webhook\n    sources:\n"
-                        "      - { name: bench, secret: \"%s\" }\n"
+                        # The load's records say channel hotline; a source may only
+                        # create cases on the channels it lists.
+                        "      - { name: bench, secret: \"%s\", channels: [hotline] }\n"
                         % (json.dumps(os.path.join(build, "plugins")), args.webhook_secret))
             print("webhook: POST %s through the webhook plugin, every request signed "
                   "(HMAC-SHA256 over timestamp and body); bare gets the same requests"
