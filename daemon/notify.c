@@ -32,6 +32,8 @@
 #define HOLD_AFTER_STORE_ERROR_US (1 * VOC_US_PER_S)
 /* Writer queue full: offer the outcomes again after this long. */
 #define RESUBMIT_DELAY_US (100 * 1000)
+/* Fallback re-check while the newest commit waits for its sync (see pump). */
+#define DURABLE_WAIT_US (10 * 1000)
 /* Bytes of a refusing receiver's reply kept in last_error. */
 #define RESPONSE_KEEP 200
 /* OUTBOX_DUE keys: next attempt (u64, biased so that signed time sorts as unsigned) + id. */
@@ -998,6 +1000,15 @@ static void pump(struct voc_notify *n)
     struct voc_txn txn;
     int rc = voc_txn_begin_read(n->store, &txn);
     bool open = rc == 0;
+    if (open && mdb_txn_id(txn.txn) > voc_store_durable_txnid(n->store)) {
+        /* The newest commit is not on disk yet (the writer syncs it with the next batch or
+         * when it goes idle): a notification sent from it could outlive a power loss that
+         * takes its event back, and then go out again under another id. The writer's next
+         * hand-back wakes us; the timer is the fallback. */
+        voc_txn_abort(&txn);
+        arm_timer(n, now + DURABLE_WAIT_US);
+        return;
+    }
     if (open)
         rc = voc_txn_scan(&txn, VOC_DB_OUTBOX_DUE, NULL, 0, NULL, 0, NULL, 0, false, scan_due, &st);
     size_t planned = 0;
