@@ -23,7 +23,6 @@ import re
 import shutil
 import smtplib
 import socket
-import socketserver
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vocd_harness import Vocd, vocd_bin  # noqa: E402
+from smtp_sink import SmtpSink  # noqa: E402
 
 SOURCE_DIR = os.environ.get("VOC_SOURCE_DIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -582,70 +582,6 @@ class EmailChannel(unittest.TestCase):
         self.assertIn("热水器点火失败，显示 E1。", c["text"])
         self.assertEqual([(a["name"], a["type"]) for a in c["attachments"]],
                          [("现场照片.jpg", "image/jpeg")])
-
-
-class SmtpSink(socketserver.ThreadingTCPServer):
-    """Just enough of RFC 5321 for libcurl: records {from, rcpt, data} per message."""
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def __init__(self):
-        self.messages = []
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), SmtpSinkHandler)
-        self.port = self.server_address[1]
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    def received(self):
-        with self.lock:
-            return list(self.messages)
-
-    def close(self):
-        self.shutdown()
-        self.server_close()
-
-
-class SmtpSinkHandler(socketserver.StreamRequestHandler):
-    def reply(self, text):
-        self.wfile.write(text.encode("ascii") + b"\r\n")
-
-    def handle(self):
-        self.reply("220 sink.test ESMTP")
-        mail_from, rcpts = None, []
-        while True:
-            line = self.rfile.readline()
-            if not line:
-                return
-            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
-            verb = cmd.upper()
-            if verb.startswith("EHLO") or verb.startswith("HELO"):
-                self.reply("250 sink.test")
-            elif verb.startswith("MAIL FROM:"):
-                mail_from, rcpts = cmd[10:].strip(), []
-                self.reply("250 2.1.0 ok")
-            elif verb.startswith("RCPT TO:"):
-                rcpts.append(cmd[8:].strip())
-                self.reply("250 2.1.5 ok")
-            elif verb == "DATA":
-                self.reply("354 end with <CRLF>.<CRLF>")
-                lines = []
-                while True:
-                    data = self.rfile.readline()
-                    if not data or data == b".\r\n":
-                        break
-                    lines.append(data[1:] if data.startswith(b"..") else data)
-                with self.server.lock:
-                    self.server.messages.append({"from": mail_from, "rcpt": rcpts,
-                                                 "data": b"".join(lines)})
-                self.reply("250 2.0.0 queued")
-            elif verb in ("RSET", "NOOP"):
-                self.reply("250 2.0.0 ok")
-            elif verb == "QUIT":
-                self.reply("221 2.0.0 bye")
-                return
-            else:
-                self.reply("502 5.5.2 not implemented")
 
 
 ACK_PROFILE = """
