@@ -70,10 +70,102 @@ out:
     return m;
 }
 
+/* ---- staging (metrics.h) ---- */
+
+struct staged {
+    struct voc_metric *metric; /* or */
+    struct voc_histogram *histogram;
+    uint64_t n;
+    double value;
+};
+
+static _Thread_local struct {
+    bool active;
+    struct staged *items;
+    size_t count, capacity;
+} stage;
+
+static void apply_add(struct voc_metric *m, uint64_t n)
+{
+    atomic_fetch_add(&m->value, (int64_t)n);
+}
+
+static void apply_observe(struct voc_histogram *h, double value)
+{
+    size_t i = 0;
+    while (i < h->count && value > h->bounds[i])
+        i++;
+    atomic_fetch_add(&h->buckets[i], 1);
+    atomic_fetch_add(&h->observations, 1);
+    atomic_fetch_add(&h->sum_micros, (uint64_t)(value * 1e6));
+}
+
+/* Keep `s` for the commit; false when there is no room (then the caller applies it). */
+static bool stage_push(struct staged s)
+{
+    if (stage.count == stage.capacity) {
+        size_t cap = stage.capacity ? stage.capacity * 2 : 256;
+        struct staged *grown = realloc(stage.items, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        stage.items = grown;
+        stage.capacity = cap;
+    }
+    stage.items[stage.count++] = s;
+    return true;
+}
+
+void voc_metrics_stage_begin(void)
+{
+    stage.active = true;
+    stage.count = 0;
+}
+
+size_t voc_metrics_stage_mark(void)
+{
+    return stage.count;
+}
+
+void voc_metrics_stage_drop(size_t mark)
+{
+    if (mark < stage.count)
+        stage.count = mark;
+}
+
+void voc_metrics_stage_commit(void)
+{
+    for (size_t i = 0; i < stage.count; i++) {
+        struct staged *s = &stage.items[i];
+        if (s->metric)
+            apply_add(s->metric, s->n);
+        else
+            apply_observe(s->histogram, s->value);
+    }
+    stage.count = 0;
+    stage.active = false;
+}
+
+void voc_metrics_stage_abort(void)
+{
+    stage.count = 0;
+    stage.active = false;
+}
+
+void voc_metrics_stage_free(void)
+{
+    free(stage.items);
+    stage.items = NULL;
+    stage.count = stage.capacity = 0;
+    stage.active = false;
+}
+
 void voc_metric_add(struct voc_metric *m, uint64_t n)
 {
-    if (m)
-        atomic_fetch_add(&m->value, (int64_t)n);
+    if (!m)
+        return;
+    if (stage.active && stage_push((struct staged){.metric = m, .n = n}))
+        return;
+    apply_add(m, n);
 }
 
 void voc_metric_set(struct voc_metric *m, int64_t value)
@@ -87,9 +179,8 @@ int64_t voc_metric_value(const struct voc_metric *m)
     return m ? atomic_load(&((struct voc_metric *)m)->value) : 0;
 }
 
-struct voc_histogram *voc_histogram_register(const char *name, const char *labels,
-                                             const char *help, const double *bounds,
-                                             size_t count)
+struct voc_histogram *voc_histogram_register(const char *name, const char *labels, const char *help,
+                                             const double *bounds, size_t count)
 {
     pthread_mutex_lock(&registry_lock);
     struct voc_histogram *h;
@@ -120,12 +211,9 @@ void voc_histogram_observe(struct voc_histogram *h, double value)
 {
     if (!h)
         return;
-    size_t i = 0;
-    while (i < h->count && value > h->bounds[i])
-        i++;
-    atomic_fetch_add(&h->buckets[i], 1);
-    atomic_fetch_add(&h->observations, 1);
-    atomic_fetch_add(&h->sum_micros, (uint64_t)(value * 1e6));
+    if (stage.active && stage_push((struct staged){.histogram = h, .value = value}))
+        return;
+    apply_observe(h, value);
 }
 
 void voc_metrics_add_collector(voc_metrics_collector fn, void *arg)
@@ -178,8 +266,8 @@ void voc_metrics_write_counter(struct evbuffer *out, const char *name, const cha
     write_sample(out, name, labels, help, "counter", value);
 }
 
-static void write_header(struct evbuffer *out, const char *name, const char *help,
-                         const char *type, const char **last_name)
+static void write_header(struct evbuffer *out, const char *name, const char *help, const char *type,
+                         const char **last_name)
 {
     if (*last_name && strcmp(*last_name, name) == 0)
         return;
@@ -203,8 +291,8 @@ void voc_metrics_render(struct evbuffer *out)
         for (struct voc_metric *s = m; s; s = s->next) {
             if (strcmp(s->name, m->name) != 0)
                 continue;
-            write_header(out, s->name, s->help,
-                         s->kind == VOC_METRIC_COUNTER ? "counter" : "gauge", &last);
+            write_header(out, s->name, s->help, s->kind == VOC_METRIC_COUNTER ? "counter" : "gauge",
+                         &last);
             if (s->labels)
                 evbuffer_add_printf(out, "%s{%s} %lld\n", s->name, s->labels,
                                     (long long)atomic_load(&s->value));
@@ -229,8 +317,8 @@ void voc_metrics_render(struct evbuffer *out)
                 evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%.10g\"} %llu\n", h->name, labels, sep,
                                     h->bounds[i], (unsigned long long)cumulative);
             else
-                evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", h->name, labels,
-                                    sep, (unsigned long long)cumulative);
+                evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", h->name, labels, sep,
+                                    (unsigned long long)cumulative);
         }
         const char *open = h->labels ? "{" : "", *close = h->labels ? "}" : "";
         evbuffer_add_printf(out, "%s_sum%s%s%s %.6f\n", h->name, open, labels, close,

@@ -12,6 +12,7 @@
 
 #include "casedb.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "rules.h"
 #include "sla.h"
@@ -144,6 +145,8 @@ static enum batch_result run_batch(struct voc_writer *w, struct voc_job *jobs, s
         fail_all(jobs, rc);
         return BATCH_FAILED;
     }
+    /* What the jobs count shows only if this run of the batch commits (metrics.h). */
+    voc_metrics_stage_begin();
     uint64_t next_id = w->next_case_id;
     struct voc_write_ctx ctx = {.policy = w->policy,
                                 .next_case_id = &next_id,
@@ -162,6 +165,7 @@ static enum batch_result run_batch(struct voc_writer *w, struct voc_job *jobs, s
         ctx.txn = job_txn;
         uint64_t id_before = next_id;
         uint64_t writes_before = job_txn->writes;
+        size_t counted_before = voc_metrics_stage_mark();
         int job_rc = j->run(j, &ctx);
         if (job_txn->error) {
             rc = job_txn->error;
@@ -178,10 +182,12 @@ static enum batch_result run_batch(struct voc_writer *w, struct voc_job *jobs, s
         if (!isolate && txn.writes != writes_before) {
             voc_warn("writer", "a job refused after writing; re-running the batch isolated");
             voc_txn_abort(&txn);
+            voc_metrics_stage_abort();
             return BATCH_ISOLATE;
         }
         if (isolate)
             voc_txn_abort(&child);
+        voc_metrics_stage_drop(counted_before); /* a refused job changed nothing */
         next_id = id_before;
         j->outcome = VOC_JOB_REFUSED;
         if (!j->err.code)
@@ -192,6 +198,7 @@ static enum batch_result run_batch(struct voc_writer *w, struct voc_job *jobs, s
     rc = voc_txn_commit(&txn);
     if (rc)
         goto commit_error;
+    voc_metrics_stage_commit();
     atomic_fetch_add(&w->stats.commit_us_total, (uint64_t)(voc_now_us() - t0));
     w->next_case_id = next_id;
     atomic_store(&w->next_deadline_us, next_deadline);
@@ -203,6 +210,7 @@ static enum batch_result run_batch(struct voc_writer *w, struct voc_job *jobs, s
 store_error:
     voc_txn_abort(&txn);
 commit_error:
+    voc_metrics_stage_abort();
     if (rc == MDB_MAP_FULL)
         return BATCH_MAP_FULL;
     voc_error("writer", "batch failed jobs=%zu error=\"%s\"", count, mdb_strerror(rc));
@@ -373,6 +381,7 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_lock(&w->lock);
     }
+    voc_metrics_stage_free(); /* the loop ends only by the break above, unlocked */
     return NULL;
 }
 

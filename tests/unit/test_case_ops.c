@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "rules.h"
 #include "store.h"
@@ -726,6 +727,31 @@ START_TEST(all_or_nothing_when_full)
 }
 END_TEST
 
+/* A batch that fills the map is rolled back, the map grows and the batch runs again: what it
+ * counts in /metrics must show once, as it is stored once. */
+START_TEST(metrics_count_once_when_the_map_grows)
+{
+    voc_ops_metrics_init();
+    struct voc_metric *events_total =
+        voc_metric_register("vocd_events_appended_total", NULL, VOC_METRIC_COUNTER, NULL);
+    start(256 << 10, 64 << 20); /* too small for the state below: it grows a few times */
+    static char big[1 << 20];
+    memset(big, 's', sizeof big);
+    struct voc_submit_opts opts = {
+        .state_key = "offset", .state_value = big, .state_value_len = sizeof big};
+    int64_t before = voc_metric_value(events_total);
+    struct outcome o =
+        create_opts("{\"channel\": \"email\", \"text\": \"x\"}", NULL, &opts, "email");
+    ck_assert_int_eq(o.status, VOC_SUBMIT_CREATED);
+    struct voc_store_info info;
+    ck_assert_int_eq(voc_store_info(store, &info), 0);
+    ck_assert_uint_gt(info.map_size, 256 << 10);
+    json_t *all = events(o.case_id);
+    ck_assert_int_eq(voc_metric_value(events_total) - before, (int64_t)json_array_size(all));
+    json_decref(all);
+}
+END_TEST
+
 static size_t count_events(uint64_t id, const char *type)
 {
     json_t *all = events(id);
@@ -865,6 +891,7 @@ static Suite *case_ops_suite(void)
     tcase_add_test(tc, tags_per_case_are_bounded);
     tcase_add_test(tc, rule_error_before_classification);
     tcase_add_test(tc, notify_to_unknown_notifier_is_a_rule_error);
+    tcase_add_test(tc, metrics_count_once_when_the_map_grows);
     suite_add_tcase(s, tc);
     return s;
 }
