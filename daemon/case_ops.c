@@ -174,10 +174,7 @@ static void add_tag(json_t *record, const char *tag)
         tags = json_array();
         json_object_set_new(c, "tags", tags);
     }
-    size_t i;
-    json_t *t;
-    json_array_foreach(tags, i, t) if (strcmp(json_string_value(t), tag) == 0) return;
-    json_array_append_new(tags, json_string(tag));
+    voc_json_list_add(tags, tag);
 }
 
 /* Bytes of text (strings and field names) in an action: what it may add to the case. */
@@ -232,9 +229,8 @@ static bool action_allowed(struct case_work *w, size_t bytes)
 static void add_action_tag(struct case_work *w, const char *tag)
 {
     json_t *tags = json_object_get(json_object_get(w->record, "classification"), "tags");
-    size_t i;
-    json_t *t;
-    json_array_foreach(tags, i, t) if (strcmp(json_string_value(t), tag) == 0) return;
+    if (voc_json_list_has(tags, tag))
+        return;
     if (json_array_size(tags) < MAX_CASE_TAGS) {
         add_tag(w->record, tag);
         return;
@@ -519,13 +515,8 @@ static void classify_new_case(struct case_work *w)
     json_array_foreach(json_object_get(json_object_get(w->record, "classification"), "tags"), i,
                        early)
     {
-        json_t *tags = json_object_get(classification, "tags");
-        size_t j;
-        json_t *t;
-        bool have = false;
-        json_array_foreach(tags, j, t) have = have || json_equal(t, early);
-        if (!have && json_is_array(tags))
-            json_array_append(tags, early);
+        if (json_is_string(early))
+            voc_json_list_add(json_object_get(classification, "tags"), json_string_value(early));
     }
     /* The event keeps the classification as decided now; later tags go to the record. */
     json_t *event = json_pack("{s:s, s:s, s:n, s:o}", "type", "classified", "actor",

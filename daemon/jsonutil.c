@@ -88,3 +88,19 @@ long long voc_json_int(const json_t *obj, const char *key, long long def)
     json_t *v = json_object_get(obj, key);
     return json_is_integer(v) ? json_integer_value(v) : def;
 }
+
+bool voc_json_list_has(const json_t *list, const char *s)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach ((json_t *)list, i, item)
+        if (json_is_string(item) && strcmp(json_string_value(item), s) == 0)
+            return true;
+    return false;
+}
+
+void voc_json_list_add(json_t *list, const char *s)
+{
+    if (json_is_array(list) && !voc_json_list_has(list, s))
+        json_array_append_new(list, json_string(s));
+}

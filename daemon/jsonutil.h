@@ -19,5 +19,9 @@ bool voc_utf8_valid(const char *s, size_t len);
 const char *voc_json_str(const json_t *obj, const char *key);
 /* obj[key] as an integer, or def. */
 long long voc_json_int(const json_t *obj, const char *key, long long def);
+/* Does the array `list` hold the string `s`? (Tag lists.) */
+bool voc_json_list_has(const json_t *list, const char *s);
+/* Append the string `s` to the array `list` unless it holds it already. */
+void voc_json_list_add(json_t *list, const char *s);
 
 #endif

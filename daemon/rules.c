@@ -1,5 +1,6 @@
 /* Running a loaded profile's hooks (rules.h). Loading and validation: rules_load.c. */
 #include "rules.h"
+#include "jsonutil.h"
 #include "lifecycle.h"
 #include "lua_json.h"
 #include "lua_lazy.h"
@@ -435,15 +436,7 @@ static void release_fields(struct hook_call *c)
 static json_t *with_rule_error(const struct voc_rules *r)
 {
     json_t *cls = json_deep_copy(r->defaults);
-    json_t *tags = json_object_get(cls, "tags");
-    bool present = false;
-    size_t i;
-    json_t *t;
-    json_array_foreach (tags, i, t) {
-        present = present || strcmp(json_string_value(t), "rule_error") == 0;
-    }
-    if (!present)
-        json_array_append_new(tags, json_string("rule_error"));
+    voc_json_list_add(json_object_get(cls, "tags"), "rule_error");
     return cls;
 }
 

@@ -283,16 +283,8 @@ static json_t *clocks_of(json_t *record)
 
 static void add_rule_error_tag(json_t *record)
 {
-    json_t *c = json_object_get(record, "classification");
-    json_t *tags = json_object_get(c, "tags");
-    if (!json_is_array(tags))
-        return;
-    size_t i;
-    json_t *t;
-    json_array_foreach (tags, i, t)
-        if (strcmp(json_string_value(t), "rule_error") == 0)
-            return;
-    json_array_append_new(tags, json_string("rule_error"));
+    voc_json_list_add(json_object_get(json_object_get(record, "classification"), "tags"),
+                      "rule_error");
 }
 
 static void start_clock(struct voc_sla_case *c, size_t def_index, int cycle)
