@@ -54,23 +54,16 @@ static const char *const t2s_configs[] = {
     OPENCC_DEFAULT_CONFIG_TRAD_TO_SIMP,
 };
 
-static uint32_t decode_utf8(const unsigned char *s, size_t *len)
+/* The code point at s (n bytes left) and its length in *len; -1 (and *len 1) when it is
+ * not UTF-8. */
+static int32_t next_codepoint(const char *s, size_t n, size_t *len)
 {
-    if (s[0] < 0x80) {
-        *len = 1;
-        return s[0];
-    }
-    if (s[0] < 0xE0) {
-        *len = 2;
-        return ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
-    }
-    if (s[0] < 0xF0) {
-        *len = 3;
-        return ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-    }
-    *len = 4;
-    return ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-           ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t got = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &cp);
+    *len = got > 0 ? (size_t)got : 1;
+    if (got <= 0)
+        return -1;
+    return cp;
 }
 
 static int compare_u32(const void *a, const void *b)
@@ -95,12 +88,12 @@ static void load_key_set(struct voc_textnorm *tn, const char *config_path)
     if (!bmp)
         goto fail;
     for (size_t i = 0; i < count; i++) {
-        const unsigned char *k = (const unsigned char *)keys[i];
-        size_t n = strlen(keys[i]);
-        if (utf8proc_decompose((const utf8proc_uint8_t *)k, (utf8proc_ssize_t)n, NULL, 0, 0) < 0)
-            goto fail; /* not UTF-8: do not guess, fall back to the coarse bound */
+        const char *k = keys[i];
+        size_t n = strlen(k);
         for (size_t at = 0, len; at < n; at += len) {
-            uint32_t cp = decode_utf8(k + at, &len);
+            int32_t cp = next_codepoint(k + at, n - at, &len);
+            if (cp < 0)
+                goto fail; /* not UTF-8: do not guess, fall back to the coarse bound */
             if (cp < BMP_SIZE) {
                 bmp[cp >> 3] |= (uint8_t)(1u << (cp & 7));
                 continue;
@@ -113,7 +106,7 @@ static void load_key_set(struct voc_textnorm *tn, const char *config_path)
                 astral = grown;
                 astral_cap = cap;
             }
-            astral[astral_count++] = cp;
+            astral[astral_count++] = (uint32_t)cp;
         }
     }
     if (astral_count > 0)
@@ -247,12 +240,13 @@ static int convert_t2s(struct voc_textnorm *tn, const char *s, size_t n, struct 
     size_t at = 0;
     while (at < n) {
         size_t start = at, len;
-        while (at < n && !in_key_set(tn, decode_utf8((const unsigned char *)s + at, &len)))
+        /* The text is folded by utf8proc, so it is valid UTF-8. */
+        while (at < n && !in_key_set(tn, (uint32_t)next_codepoint(s + at, n - at, &len)))
             at += len;
         if (at > start && outbuf_append(b, s + start, at - start) != 0)
             return VOC_NORM_NOMEM;
         start = at;
-        while (at < n && in_key_set(tn, decode_utf8((const unsigned char *)s + at, &len)))
+        while (at < n && in_key_set(tn, (uint32_t)next_codepoint(s + at, n - at, &len)))
             at += len;
         if (at == start)
             continue;
