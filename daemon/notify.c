@@ -41,10 +41,6 @@
 #define DUE_KEY_LEN 16
 /* The channel the e-mail plugin files Message-IDs under, so replies thread into the case. */
 #define EMAIL_CHANNEL "email"
-/* Recipients of one mail named by its outbox entry (a plugin's notification). */
-#define MAX_ENTRY_RECIPIENTS 50
-/* Longest Message-ID put into In-Reply-To (RFC 5322 lines stay under 998). */
-#define MAX_REPLY_ID 900
 
 struct notifier {
     char *name;
@@ -662,29 +658,6 @@ static char *message_id(const struct notifier *x, uint64_t id, int64_t created_u
     return strdup(buf);
 }
 
-/* In-Reply-To and References in front of the built headers, so the customer's mail client
- * files the answer under the message it answers. Header order carries no meaning. The id
- * was checked to be printable ASCII without angle brackets when it was queued; it is
- * checked again here because the outbox is data. */
-static int with_reply_headers(struct attempt *a, const char *id)
-{
-    if (!id || !id[0] || strlen(id) > MAX_REPLY_ID)
-        return 0;
-    for (const char *p = id; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '<' || *p == '>')
-            return 0;
-    size_t extra = 2 * strlen(id) + 48;
-    char *body = malloc(a->body_len + extra + 1);
-    if (!body)
-        return -1;
-    int n = snprintf(body, extra + 1, "In-Reply-To: <%s>\r\nReferences: <%s>\r\n", id, id);
-    memcpy(body + n, a->body, a->body_len + 1);
-    free(a->body);
-    a->body = body;
-    a->body_len += (size_t)n;
-    return 0;
-}
-
 static int email_setup(struct attempt *a, const struct notifier *x, const json_t *entry,
                        const json_t *payload, int64_t created_us, int64_t now_us, char *error,
                        size_t errlen)
@@ -696,18 +669,18 @@ static int email_setup(struct attempt *a, const struct notifier *x, const json_t
     }
     /* A notification queued by a plugin (an acknowledgement to a customer) names its own
      * recipients; the profile's go to the notifier's list. */
-    const char *to_list[MAX_ENTRY_RECIPIENTS];
-    size_t to_count = 0;
+    const char *entry_list[VOC_NOTIFY_MAX_ENTRY_RECIPIENTS];
+    const char *const *to_list = (const char *const *)x->to;
+    size_t to_count = x->to_count;
     json_t *entry_to = json_object_get(entry, "to");
     if (json_is_array(entry_to)) {
         size_t i;
         json_t *addr;
+        to_count = 0;
         json_array_foreach (entry_to, i, addr)
-            if (json_is_string(addr) && to_count < MAX_ENTRY_RECIPIENTS)
-                to_list[to_count++] = json_string_value(addr);
-    } else {
-        for (size_t i = 0; i < x->to_count && to_count < MAX_ENTRY_RECIPIENTS; i++)
-            to_list[to_count++] = x->to[i];
+            if (json_is_string(addr) && to_count < VOC_NOTIFY_MAX_ENTRY_RECIPIENTS)
+                entry_list[to_count++] = json_string_value(addr);
+        to_list = entry_list;
     }
     for (size_t i = 0; i < to_count; i++) {
         char *rcpt = voc_mail_angle_addr(to_list[i]);
@@ -722,24 +695,23 @@ static int email_setup(struct attempt *a, const struct notifier *x, const json_t
     }
     char *subject = voc_notify_subject(a->case_id, voc_json_str(entry, "message"));
     const char *own_text = voc_json_str(entry, "text");
-    char *text = own_text ? strdup(own_text) : voc_notify_email_text(payload);
+    char *summary = own_text ? NULL : voc_notify_email_text(payload);
+    const char *text = own_text ? own_text : summary;
     a->thread_ref = message_id(x, a->id, created_us);
+    /* The outbox is data: the builder checks the id again. */
     struct voc_notify_mail m = {.from = x->from,
                                 .to = to_list,
                                 .to_count = to_count,
                                 .subject = subject,
                                 .text = text,
                                 .message_id = a->thread_ref,
+                                .in_reply_to = voc_json_str(entry, "in_reply_to"),
                                 .date_us = now_us,
                                 .case_id = a->case_id,
                                 .notification_id = a->id};
     a->body = subject && text && a->thread_ref ? voc_notify_mail_build(&m, &a->body_len) : NULL;
     free(subject);
-    free(text);
-    if (a->body && with_reply_headers(a, voc_json_str(entry, "in_reply_to")) != 0) {
-        free(a->body);
-        a->body = NULL;
-    }
+    free(summary);
     if (!a->body) {
         /* Out of memory: no error text, so the entry stays due and is tried again. */
         free(mail_from);

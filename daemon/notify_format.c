@@ -388,6 +388,16 @@ static void address_list(struct sbuf *b, const char *name, const char *const *li
     sb_str(b, "\r\n");
 }
 
+bool voc_mail_message_id_ok(const char *id)
+{
+    if (!id || !id[0] || strlen(id) > VOC_MAIL_MAX_MESSAGE_ID)
+        return false;
+    for (const char *p = id; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '<' || *p == '>')
+            return false;
+    return true;
+}
+
 char *voc_notify_mail_build(const struct voc_notify_mail *m, size_t *len)
 {
     struct sbuf b = {0};
@@ -404,6 +414,9 @@ char *voc_notify_mail_build(const struct voc_notify_mail *m, size_t *len)
     voc_mime_date(m->date_us, date, sizeof date);
     sb_printf(&b, "Date: %s\r\n", date);
     sb_printf(&b, "Message-ID: <%s>\r\n", m->message_id);
+    /* So the customer's mail client files the answer under the message it answers. */
+    if (m->in_reply_to && voc_mail_message_id_ok(m->in_reply_to))
+        sb_printf(&b, "In-Reply-To: <%s>\r\nReferences: <%s>\r\n", m->in_reply_to, m->in_reply_to);
     sb_str(&b, "MIME-Version: 1.0\r\n"
                "Content-Type: text/plain; charset=UTF-8\r\n"
                "Content-Transfer-Encoding: base64\r\n"

@@ -5,6 +5,7 @@
 #define VOC_NOTIFY_FORMAT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,9 +52,10 @@ struct voc_notify_mail {
     const char *from;      /* address, or "Name <address>" */
     const char *const *to; /* the same forms */
     size_t to_count;
-    const char *subject;    /* UTF-8 */
-    const char *text;       /* UTF-8 body */
-    const char *message_id; /* without the angle brackets */
+    const char *subject;     /* UTF-8 */
+    const char *text;        /* UTF-8 body */
+    const char *message_id;  /* without the angle brackets */
+    const char *in_reply_to; /* the answered message's id (voc_mail_message_id_ok) or NULL */
     int64_t date_us;
     uint64_t case_id;
     uint64_t notification_id;
@@ -64,6 +66,14 @@ struct voc_notify_mail {
  * Auto-Submitted so that vacation replies and our own e-mail channel do not answer it), a
  * blank line and the base64 body. malloc'd; *len without the NUL. */
 char *voc_notify_mail_build(const struct voc_notify_mail *m, size_t *len);
+
+/* Recipients a notification queued by a plugin may name (its own `to`). */
+#define VOC_NOTIFY_MAX_ENTRY_RECIPIENTS 50
+/* Longest Message-ID put into In-Reply-To (RFC 5322 lines stay under 998). */
+#define VOC_MAIL_MAX_MESSAGE_ID 900
+/* Can `id` go between angle brackets in In-Reply-To / References: non-empty, printable
+ * ASCII without spaces or <>, at most VOC_MAIL_MAX_MESSAGE_ID bytes? */
+bool voc_mail_message_id_ok(const char *id);
 
 /* The bare address of "Name <addr>" or "addr", as "<addr>" for MAIL FROM / RCPT TO.
  * malloc'd, NULL when there is no address. */

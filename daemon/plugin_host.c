@@ -569,8 +569,6 @@ static int api_case_get(struct voc_plugin *p, uint64_t case_id, char **json, siz
 /* Limits on what a plugin may put into one notification. */
 #define NOTIFY_MAX_MESSAGE (64 * 1024)
 #define NOTIFY_MAX_TEXT (256 * 1024)
-#define NOTIFY_MAX_RECIPIENTS 50
-#define NOTIFY_MAX_REPLY_ID 900
 #define NOTIFY_MAX_REF 256
 
 struct notify_job {
@@ -589,7 +587,6 @@ static int notify_run(struct voc_job *base, struct voc_write_ctx *ctx)
     struct voc_txn *txn = ctx->txn;
     /* Depends only on the job and the store: the writer may run it again. */
     j->exists = false;
-    json_object_del(j->entry, "id");
     if (j->ref) {
         uint64_t owner;
         int rc = voc_casedb_ref_get(txn, j->ref_channel, j->ref, &owner);
@@ -690,9 +687,9 @@ static int notify_validate(const struct voc_config *cfg, json_t *req, struct voc
     json_t *to = json_object_get(req, "to");
     if (to) {
         if (!json_is_array(to) || json_array_size(to) == 0 ||
-            json_array_size(to) > NOTIFY_MAX_RECIPIENTS) {
+            json_array_size(to) > VOC_NOTIFY_MAX_ENTRY_RECIPIENTS) {
             voc_err_set(err, 400, "wrong_type", "'to' must be a list of 1 to %d addresses",
-                        NOTIFY_MAX_RECIPIENTS);
+                        VOC_NOTIFY_MAX_ENTRY_RECIPIENTS);
             return -1;
         }
         size_t i;
@@ -716,11 +713,7 @@ static int notify_validate(const struct voc_config *cfg, json_t *req, struct voc
     }
     json_t *reply = json_object_get(req, "in_reply_to");
     if (reply) {
-        const char *id = json_string_value(reply);
-        bool ok = id && id[0] && strlen(id) <= NOTIFY_MAX_REPLY_ID;
-        for (const char *c = id; ok && *c; c++)
-            ok = (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f && *c != '<' && *c != '>';
-        if (!ok) {
+        if (!voc_mail_message_id_ok(json_string_value(reply))) {
             voc_err_set(err, 400, "wrong_type",
                         "'in_reply_to' must be a Message-ID without <>, in printable ASCII");
             return -1;
