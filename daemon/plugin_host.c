@@ -49,9 +49,8 @@ struct voc_plugin {
     const struct voc_plugin_descriptor *desc;
     void *config;
     void *state;
-    bool initialised;
+    bool initialised; /* init succeeded; start is always called right after */
     bool stopped;
-    bool start_called;
     size_t pending; /* submissions whose callback has not run yet */
     struct plugin_timer *timers;
     struct voc_plugin *next_retired;
@@ -780,7 +779,7 @@ static void plugin_stop(struct voc_plugin *p)
 {
     /* stop() also after a failed start(): it undoes what start got done (an open listener
      * would otherwise call into the state destroy() frees). */
-    if (p->start_called && !p->stopped && p->desc->stop)
+    if (p->initialised && !p->stopped && p->desc->stop)
         p->desc->stop(p->state);
     p->stopped = true;
 }
@@ -886,7 +885,6 @@ int voc_plugins_start(struct voc_daemon *d, struct voc_plugin_host **out, struct
             return -1;
         }
         p->initialised = true;
-        p->start_called = true;
         if (p->desc->start && p->desc->start(p->state) != 0) {
             (pc->optional ? voc_diag_warn : voc_diag_error)(
                 diag, cfg->path, pc->line, "plugin '%s': start failed (see the log above)%s",
