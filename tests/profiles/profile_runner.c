@@ -97,30 +97,6 @@ static json_t *new_record(const json_t *intake, json_int_t id, json_t **events)
     return record;
 }
 
-/* subject + "\n" + text, normalised: what intake stores as `normalized`. */
-static int add_normalized(struct runner *x, json_t *record)
-{
-    const char *subject = json_string_value(json_object_get(record, "subject"));
-    const char *text = json_string_value(json_object_get(record, "text"));
-    size_t slen = subject ? strlen(subject) : 0, tlen = text ? strlen(text) : 0;
-    char *joined = malloc(slen + tlen + 2);
-    if (!joined)
-        return -1;
-    memcpy(joined, subject ? subject : "", slen);
-    joined[slen] = '\n';
-    memcpy(joined + slen + 1, text ? text : "", tlen);
-    joined[slen + 1 + tlen] = '\0';
-    char *norm = NULL;
-    size_t len = 0;
-    int rc = voc_normalize(x->tn, joined, slen + 1 + tlen, &norm, &len);
-    free(joined);
-    if (rc != VOC_NORM_OK)
-        return -1;
-    json_object_set_new(record, "normalized", json_stringn(norm, len));
-    free(norm);
-    return 0;
-}
-
 static json_t *classify(struct runner *x, const json_t *record, const json_t *events,
                         const char *how)
 {
@@ -304,7 +280,7 @@ static void run_case(struct runner *x, const char *path, json_int_t id)
 
     json_t *lazy = classify(x, record, events, "normalised on demand");
     json_t *stored = NULL;
-    if (add_normalized(x, record) != 0)
+    if (voc_intake_add_normalized(record, x->tn) != 0)
         fail(x, "the text cannot be normalised");
     else
         stored = classify(x, record, events, "normalized precomputed");

@@ -157,16 +157,9 @@ static json_t *make_view(const struct source *s, long i, struct voc_textnorm *tn
     json_object_set_new(record, "reopen_count", json_integer(0));
     json_object_set_new(record, "satisfaction", json_null());
     json_object_set_new(record, "breached", json_false());
-    if (stored) {
-        char joined[16384], *norm = NULL;
-        size_t len = 0;
-        int n = snprintf(joined, sizeof joined, "%s\n%s", subject, text);
-        if (voc_normalize(tn, joined, (size_t)n, &norm, &len) != VOC_NORM_OK) {
-            fprintf(stderr, "normalize failed\n");
-            exit(1);
-        }
-        json_object_set_new(record, "normalized", json_stringn(norm, len));
-        free(norm);
+    if (stored && voc_intake_add_normalized(record, tn) != 0) {
+        fprintf(stderr, "normalize failed\n");
+        exit(1);
     }
     json_t *events =
         json_pack("[{s:i, s:s, s:s, s:s, s:n, s:{}}]", "seq", 1, "type", "received", "at",
