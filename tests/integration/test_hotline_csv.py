@@ -139,7 +139,9 @@ def metric(v, name):
     return int(m.group(1)) if m else None
 
 
-class Files(unittest.TestCase):
+class SpoolCase(unittest.TestCase):
+    """A running vocd with the hotline plugin on a fresh spool (self.v, self.spool)."""
+
     def setUp(self):
         self.v = Vocd(start=False)
         self.spool = Spool(self.v)
@@ -149,6 +151,8 @@ class Files(unittest.TestCase):
     def tearDown(self):
         self.v.close()
 
+
+class Files(SpoolCase):
     def test_encodings_rejects_and_done(self):
         sp = self.spool
         # GB18030 without BOM, CRLF: a multi-line description with a comma and a 4-byte
@@ -269,19 +273,10 @@ def rows_without_id(n, start=0):
             for i in range(n)]
 
 
-class InPlace(unittest.TestCase):
+class InPlace(SpoolCase):
     """A producer that writes straight into the spool and pauses longer than settle_time:
     the part read so far is imported, the final row cut by the end of the file waits, and
     the finished file adds only its new rows — no case twice (row ids from the content)."""
-
-    def setUp(self):
-        self.v = Vocd(start=False)
-        self.spool = Spool(self.v)
-        self.v.write_config(plugin_yaml(self.spool.dir))
-        self.v.start()
-
-    def tearDown(self):
-        self.v.close()
 
     def test_paused_producer_makes_no_duplicates(self):
         sp = self.spool

@@ -172,19 +172,28 @@ static struct outcome create(const char *record_text)
     return create_opts(record_text, NULL, NULL, NULL);
 }
 
-static struct outcome append_ref(uint64_t id, const char *event_text, const struct voc_actor *actor,
-                                 const char *channel, const char *ref)
+/* Validate event_text (profile types known through is_profile_type, or none) and append it. */
+static struct outcome append_with(uint64_t id, const char *event_text,
+                                  bool (*is_profile_type)(const char *type, void *arg),
+                                  const struct voc_actor *actor, const char *channel,
+                                  const char *ref)
 {
     json_t *raw = parse(event_text), *event = NULL;
     struct voc_err err = {0};
-    ck_assert_msg(voc_event_validate(raw, NULL, NULL, &event, &err) == 0, "%s: %s", event_text,
-                  err.message);
+    ck_assert_msg(voc_event_validate(raw, is_profile_type, NULL, &event, &err) == 0, "%s: %s",
+                  event_text, err.message);
     json_decref(raw);
     struct outcome o = {0};
     ck_assert_int_eq(voc_ops_append_event(writer, id, event, actor, channel, ref, on_result, &o),
                      0);
     wait_for(&o);
     return o;
+}
+
+static struct outcome append_ref(uint64_t id, const char *event_text, const struct voc_actor *actor,
+                                 const char *channel, const char *ref)
+{
+    return append_with(id, event_text, NULL, actor, channel, ref);
 }
 
 static struct outcome append(uint64_t id, const char *event_text)
@@ -202,15 +211,7 @@ static bool declared(const char *type, void *arg)
 /* Append an event of the profile's own types. */
 static struct outcome append_declared(uint64_t id, const char *event_text)
 {
-    json_t *raw = parse(event_text), *event = NULL;
-    struct voc_err err = {0};
-    ck_assert_msg(voc_event_validate(raw, declared, NULL, &event, &err) == 0, "%s: %s", event_text,
-                  err.message);
-    json_decref(raw);
-    struct outcome o = {0};
-    ck_assert_int_eq(voc_ops_append_event(writer, id, event, NULL, NULL, NULL, on_result, &o), 0);
-    wait_for(&o);
-    return o;
+    return append_with(id, event_text, declared, NULL, NULL, NULL);
 }
 
 static json_t *record(uint64_t id)
