@@ -323,13 +323,21 @@ local function number_before(text, stop)
   return value, start
 end
 
+-- Position of the last match of `pat` in `s`, or nil. One forward pass: ".*()" .. pat would
+-- backtrack, and the sandbox refuses such patterns on long texts before they run.
+local function last_of(s, pat)
+  local last
+  for at in s:gmatch("()" .. pat) do last = at end
+  return last
+end
+
 -- Bounds of the clause around byte position `pos`: from after the previous punctuation to
 -- before the next. Each search is one pass over the text.
 local function clause_bounds(text, pos)
   local head = text:sub(1, pos - 1)
-  local first = (head:match(".*()" .. CLAUSE_END) or 0) + 1
+  local first = (last_of(head, CLAUSE_END) or 0) + 1
   for _, stop in ipairs(FULL_STOPS) do
-    local s = head:match(".*()" .. stop)
+    local s = last_of(head, stop)
     if s and s + #stop > first then first = s + #stop end
   end
   local last = (text:find(CLAUSE_END, pos) or #text + 1) - 1

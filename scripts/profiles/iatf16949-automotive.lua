@@ -130,12 +130,20 @@ local STATED = {
 -- case.fields.customer_sla = { respond = "1h", countermeasure = "12h", report_8d = "48h",
 -- customer_closure = "5d" } (entered from the customer's requirements manual) comes first,
 -- then a deadline stated in the text, then the document's default.
+-- The deadlines stated in the last text read: several clocks start in one commit and each
+-- asks, so the text is read once per case, not once per clock.
+local stated_text, stated
+local function stated_in(text)
+  if text ~= stated_text then stated_text, stated = text, C.stated_targets(text, STATED) end
+  return stated
+end
+
 local function customer_or(name, default)
   return function(case)
     local sla = case.fields and case.fields.customer_sla
     local entered = type(sla) == "table" and C.duration(sla[name])
     if entered then return entered end
-    return C.stated_targets(case.normalized, STATED)[name] or default
+    return stated_in(case.normalized)[name] or default
   end
 end
 
