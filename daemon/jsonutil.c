@@ -78,6 +78,16 @@ bool voc_utf8_valid(const char *s, size_t len)
     return true;
 }
 
+size_t voc_utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
 const char *voc_json_str(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(obj, key));

@@ -15,6 +15,9 @@ int voc_json_parse_object(const char *buf, size_t len, json_t **out, struct voc_
 char *voc_json_dump(const json_t *value, size_t *len);
 /* Is every byte sequence valid UTF-8 (and free of NUL)? */
 bool voc_utf8_valid(const char *s, size_t len);
+/* Length of the longest prefix of s (len bytes, at most max) that ends on a character
+ * boundary: where to cut UTF-8 text without splitting a sequence. */
+size_t voc_utf8_cut(const char *s, size_t len, size_t max);
 /* obj[key] as a string, or NULL. */
 const char *voc_json_str(const json_t *obj, const char *key);
 /* obj[key] as an integer, or def. */

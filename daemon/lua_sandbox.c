@@ -1,4 +1,5 @@
 #include "lua_sandbox.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "lua_pattern.h"
 
@@ -431,17 +432,6 @@ static int sandbox_setmetatable(lua_State *L)
     return 1;
 }
 
-/* Length of `text` cut to at most `max` bytes without splitting a UTF-8 sequence. */
-static size_t utf8_cut(const char *text, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t cut = max;
-    while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
-        cut--;
-    return cut;
-}
-
 int voc_lua_print(lua_State *L)
 {
     struct voc_lua *lx = lx_of(L);
@@ -467,7 +457,7 @@ int voc_lua_print(lua_State *L)
             line[used++] = '\t';
             room--;
         }
-        size_t take = utf8_cut(text, len, room);
+        size_t take = voc_utf8_cut(text, len, room);
         memcpy(line + used, text, take);
         used += take;
         dropped += len - take;

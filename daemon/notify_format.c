@@ -94,17 +94,6 @@ json_t *voc_notify_payload(const json_t *entry, const json_t *summary, const jso
     return p;
 }
 
-/* Length of the longest prefix of s (at most max bytes) that ends on a character boundary. */
-static size_t utf8_cut(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 char *voc_notify_subject(uint64_t case_id, const char *message)
 {
     const char *line = message ? message : "";
@@ -113,7 +102,7 @@ char *voc_notify_subject(uint64_t case_id, const char *message)
     size_t len = strcspn(line, "\r\n");
     while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
         len--;
-    len = utf8_cut(line, len, SUBJECT_LINE_MAX);
+    len = voc_utf8_cut(line, len, SUBJECT_LINE_MAX);
     size_t cap = len + 48;
     char *out = malloc(cap);
     if (!out)
@@ -245,7 +234,7 @@ char *voc_mime_header(const char *name, const char *value)
         if (room < ENCODED_WORD_OVERHEAD + 8)
             room = ENCODED_WORD_OVERHEAD + 8;
         size_t max_raw = (room - ENCODED_WORD_OVERHEAD) / 4 * 3;
-        size_t take = utf8_cut(value + off, vlen - off, max_raw);
+        size_t take = voc_utf8_cut(value + off, vlen - off, max_raw);
         if (take == 0 && off < vlen) {
             /* A malformed sequence longer than a word: move on by bytes rather than stall. */
             take = max_raw < vlen - off ? max_raw : vlen - off;

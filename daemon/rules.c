@@ -491,9 +491,7 @@ static void take_verdict(lua_State *L, struct hook_call *c, int first)
         const char *reason = lua_tolstring(L, first + 1, &len);
         if (len > MAX_REASON_BYTES) {
             /* Cut at a character boundary and say so, rather than refuse the refusal. */
-            len = MAX_REASON_BYTES;
-            while (len > 0 && ((unsigned char)reason[len] & 0xC0) == 0x80)
-                len--;
+            len = voc_utf8_cut(reason, len, MAX_REASON_BYTES);
             c->reason = dup_printf("%.*s...", (int)len, reason);
         } else {
             c->reason = strndup(reason, len);
