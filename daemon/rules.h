@@ -43,13 +43,13 @@ struct voc_rules_stats {
 
 /* One SLA clock as declared in the profile (CONTRACT.md, "Lua profile"). */
 struct voc_clock_def {
-    char *name;       /* unique within the profile */
-    char *start;      /* event type that starts it */
-    char *stop;       /* event type that stops it */
-    char *calendar;   /* calendar name from config, or "24x7" */
-    double warn;      /* fraction of the target at which to warn, 0 = never */
-    double target_s;  /* fixed target in seconds; < 0 when target is a function */
-    bool reopen;      /* `reopen = true`: a `reopened` event starts a new cycle */
+    char *name;      /* unique within the profile */
+    char *start;     /* event type that starts it */
+    char *stop;      /* event type that stops it */
+    char *calendar;  /* calendar name from config, or "24x7" */
+    double warn;     /* fraction of the target at which to warn, 0 = never */
+    double target_s; /* fixed target in seconds; < 0 when target is a function */
+    bool reopen;     /* `reopen = true`: a `reopened` event starts a new cycle */
 };
 
 /* Compile `profile_path` in a fresh sandboxed state and validate the returned table.
@@ -111,5 +111,12 @@ bool voc_rules_has_event_type(const struct voc_rules *rules, const char *type);
 /* The `score` table as JSON (numbers, strings, nested tables; functions are omitted), for
  * reports. NULL when the profile has none. Borrowed reference. */
 const json_t *voc_rules_score(const struct voc_rules *rules);
+
+/* The classification fields. */
+#define VOC_CLASS_FIELDS 7
+/* kind, category, severity, department, collaborators, priority, tags: the canonical order. */
+extern const char *const voc_class_fields[VOC_CLASS_FIELDS];
+/* Position of `key` in voc_class_fields, or -1. */
+int voc_rules_class_index(const char *key);
 
 #endif

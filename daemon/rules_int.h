@@ -48,11 +48,6 @@ struct voc_rules {
  * first use when the view does not bring it. Raises on memory errors. */
 void voc_rules_push_case(lua_State *L, const json_t *view);
 
-#define VOC_CLASS_FIELDS 7
-/* kind, category, severity, department, collaborators, priority, tags: the canonical order. */
-extern const char *const voc_class_fields[VOC_CLASS_FIELDS];
-/* Position of `key` in voc_class_fields, or -1. */
-int voc_rules_class_index(const char *key);
 /* Validate classification field `key` with the value at `idx`: a new JSON value, or NULL
  * with a message in err. Never raises. */
 json_t *voc_rules_class_value(lua_State *L, const char *key, int idx, char *err, size_t errsize);

@@ -188,11 +188,6 @@ void voc_ctl_rules_env_free(struct voc_ctl_rules_env *env)
     memset(env, 0, sizeof *env);
 }
 
-int voc_ctl_rules_parse_time(const char *text, int64_t *us)
-{
-    return voc_parse_time(text, us);
-}
-
 int voc_ctl_rules_print_json(const json_t *doc)
 {
     char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) : NULL;
@@ -215,17 +210,6 @@ void voc_ctl_rules_local(int64_t us, char *buf, size_t len)
 }
 
 /* ---- rules test --------------------------------------------------------------------- */
-
-static const char *const class_fields[] = {"kind",          "category", "severity", "department",
-                                           "collaborators", "priority", "tags",     NULL};
-
-static bool is_class_field(const char *key)
-{
-    for (size_t i = 0; class_fields[i]; i++)
-        if (strcmp(class_fields[i], key) == 0)
-            return true;
-    return false;
-}
 
 /* One case to test, taken apart from the file's forms. */
 struct test_item {
@@ -285,7 +269,7 @@ static int split_item(const json_t *item, struct test_item *t, char *msg, size_t
         }
         const char *k;
         json_object_foreach ((json_t *)t->expect, k, v) {
-            if (!is_class_field(k)) {
+            if (voc_rules_class_index(k) < 0) {
                 snprintf(msg, len,
                          "expect: unknown field '%s' (kind, category, severity, "
                          "department, collaborators, priority, tags)",
@@ -565,9 +549,10 @@ static int print_test(const json_t *r, size_t index, size_t total)
 
     printf("\nClassification:\n");
     const json_t *cls = json_object_get(r, "classification");
-    for (size_t k = 0; class_fields[k]; k++) {
-        print_json_value(class_fields[k], json_object_get(cls, class_fields[k]), buf, sizeof buf);
-        voc_ctl_kv(stdout, "  ", 13, class_fields[k], buf);
+    for (size_t k = 0; k < VOC_CLASS_FIELDS; k++) {
+        const char *field = voc_class_fields[k];
+        print_json_value(field, json_object_get(cls, field), buf, sizeof buf);
+        voc_ctl_kv(stdout, "  ", 13, field, buf);
     }
 
     voc_ctl_local_time(json_string_value(json_object_get(r, "started_at")), VOC_CTL_TIME_ZONE, when,
@@ -666,7 +651,7 @@ static int cmd_test(struct voc_ctl *ctl, int argc, char **argv)
             config = optarg;
             break;
         case OPT_AT:
-            if (voc_ctl_rules_parse_time(optarg, &at) != 0)
+            if (voc_parse_time(optarg, &at) != 0)
                 return voc_ctl_usage_error(
                     argv[0], test_help, "--at wants an RFC 3339 time or YYYY-MM-DD: '%s'", optarg);
             at_given = true;

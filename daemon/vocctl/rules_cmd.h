@@ -31,8 +31,6 @@ struct voc_ctl_rules_env {
 int voc_ctl_rules_load(const char *profile, const char *config, struct voc_ctl_rules_env *env);
 void voc_ctl_rules_env_free(struct voc_ctl_rules_env *env);
 
-/* --at TIME: RFC 3339 or a date. 0 or -1. */
-int voc_ctl_rules_parse_time(const char *text, int64_t *us);
 /* Print a JSON document (--json output) with a final newline. Returns 0 or 1. */
 int voc_ctl_rules_print_json(const json_t *doc);
 /* An instant as local time "YYYY-MM-DD HH:MM" (INT64_MIN: "-"). */

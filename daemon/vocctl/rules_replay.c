@@ -68,10 +68,6 @@ static const char replay_help[] =
 /* Subjects in the human output are cut to this many columns. */
 #define SUBJECT_WIDTH 40
 
-static const char *const class_fields[] = {"kind",          "category", "severity", "department",
-                                           "collaborators", "priority", "tags",     NULL};
-#define NCLASS 7
-
 struct transition {
     char *clock, *from, *to;
     size_t cases;
@@ -79,7 +75,7 @@ struct transition {
 
 struct stats {
     size_t scanned, changed, rule_errors, cases_with_errors;
-    size_t by_field[NCLASS];
+    size_t by_field[VOC_CLASS_FIELDS];
     struct transition *moves;
     size_t nmoves, capmoves;
     bool oom;
@@ -289,14 +285,14 @@ static json_t *replay_case(struct voc_ctl_rules_env *env, const json_t *record,
     json_decref(view);
 
     const json_t *old = recorded_classification(events);
-    for (size_t f = 0; fresh && old && class_fields[f]; f++) {
-        const json_t *a = json_object_get(old, class_fields[f]);
-        const json_t *b = json_object_get(fresh, class_fields[f]);
+    for (size_t f = 0; fresh && old && f < VOC_CLASS_FIELDS; f++) {
+        const json_t *a = json_object_get(old, voc_class_fields[f]);
+        const json_t *b = json_object_get(fresh, voc_class_fields[f]);
         if (same(a, b))
             continue;
         s->by_field[f]++;
-        json_array_append_new(fields, json_pack("{s:s, s:o, s:o}", "field", class_fields[f], "old",
-                                                or_null(a), "new", or_null(b)));
+        json_array_append_new(fields, json_pack("{s:s, s:o, s:o}", "field", voc_class_fields[f],
+                                                "old", or_null(a), "new", or_null(b)));
     }
 
     struct voc_sla_sim sim;
@@ -436,9 +432,9 @@ static int print_change(const json_t *change)
 static json_t *summary_json(const struct stats *s)
 {
     json_t *by_field = json_object();
-    for (size_t f = 0; f < NCLASS; f++)
+    for (size_t f = 0; f < VOC_CLASS_FIELDS; f++)
         if (s->by_field[f])
-            json_object_set_new(by_field, class_fields[f],
+            json_object_set_new(by_field, voc_class_fields[f],
                                 json_integer((json_int_t)s->by_field[f]));
     json_t *moves = json_array();
     for (size_t i = 0; i < s->nmoves; i++)
@@ -475,7 +471,7 @@ static int print_summary(struct stats *s, const char *profile_name, const char *
     voc_ctl_kv(stdout, "  ", 13, "rule errors", s->rule_errors ? buf : "0");
     int rc = 0;
     size_t fields = 0;
-    for (size_t f = 0; f < NCLASS; f++)
+    for (size_t f = 0; f < VOC_CLASS_FIELDS; f++)
         fields += s->by_field[f] != 0;
     if (fields) {
         static const char *const headers[] = {"FIELD", "CASES CHANGED"};
@@ -483,11 +479,11 @@ static int print_summary(struct stats *s, const char *profile_name, const char *
         if (!t)
             return voc_ctl_error("out of memory");
         voc_ctl_table_column(t, 1, VOC_CTL_COL_RIGHT, 0);
-        for (size_t f = 0; f < NCLASS; f++) {
+        for (size_t f = 0; f < VOC_CLASS_FIELDS; f++) {
             if (!s->by_field[f])
                 continue;
             voc_ctl_table_row(t);
-            voc_ctl_table_cell(t, class_fields[f]);
+            voc_ctl_table_cell(t, voc_class_fields[f]);
             voc_ctl_table_cellf(t, "%zu", s->by_field[f]);
         }
         printf("\nClassification changes:\n");
@@ -552,7 +548,7 @@ int voc_ctl_rules_replay(struct voc_ctl *ctl, int argc, char **argv)
             break;
         }
         case OPT_AT:
-            if (voc_ctl_rules_parse_time(optarg, &now) != 0)
+            if (voc_parse_time(optarg, &now) != 0)
                 return voc_ctl_usage_error(argv[0], replay_help,
                                            "--at wants an RFC 3339 time or YYYY-MM-DD: '%s'",
                                            optarg);
