@@ -21,7 +21,7 @@ static const char *single_list(const json_t *doc)
     const char *list = NULL;
     const char *key;
     const json_t *v;
-    json_object_foreach((json_t *)doc, key, v) {
+    json_object_foreach ((json_t *)doc, key, v) {
         if (json_is_array(v)) {
             if (list)
                 return NULL;
@@ -50,18 +50,29 @@ int voc_ctl_cmd_breaches(struct voc_ctl *ctl, int argc, char **argv)
         return VOC_CTL_EXIT_ERROR;
     int ret = VOC_CTL_EXIT_OK;
     /* vocd pages the list (and ends a page early on a large store): follow next_cursor so
-     * the output has every breach, as one document. The cursor is hex digits and dashes,
-     * safe in a URL. A single page is printed as vocd sent it. */
+     * the output has every breach, as one document (as `cases --all` does). A single page is
+     * printed as vocd sent it. */
     bool paged = false;
     json_t *all = json_object_get(doc, "breaches");
     const char *cursor;
     while (json_is_array(all) &&
            (cursor = json_string_value(json_object_get(doc, "next_cursor"))) != NULL) {
-        char path[160];
-        snprintf(path, sizeof path, "/api/v1/breaches?limit=1000&cursor=%s", cursor);
-        json_t *page;
-        if (voc_ctl_call(ctl, "GET", path, NULL, &page, NULL) != 0) {
+        struct voc_ctl_path path;
+        voc_ctl_path_init(&path, "/api/v1/breaches");
+        voc_ctl_path_query(&path, "limit", "1000");
+        voc_ctl_path_query(&path, "cursor", cursor);
+        json_t *page = NULL;
+        int call = path.failed ? voc_ctl_error("out of memory")
+                               : voc_ctl_call(ctl, "GET", path.text, NULL, &page, NULL);
+        voc_ctl_path_free(&path);
+        if (call != 0) {
             ret = VOC_CTL_EXIT_ERROR;
+            goto done;
+        }
+        const char *next = json_string_value(json_object_get(page, "next_cursor"));
+        if (next && strcmp(next, cursor) == 0) {
+            ret = voc_ctl_error("vocd returned the same cursor twice; stopping");
+            json_decref(page);
             goto done;
         }
         json_array_extend(all, json_object_get(page, "breaches"));
@@ -89,7 +100,7 @@ int voc_ctl_cmd_breaches(struct voc_ctl *ctl, int argc, char **argv)
         /* The facts beside the list (a time of evaluation, a cursor ...), if any. */
         const char *key;
         const json_t *v;
-        json_object_foreach(json_is_object(doc) ? doc : NULL, key, v) {
+        json_object_foreach (json_is_object(doc) ? doc : NULL, key, v) {
             if (v == list || json_is_null(v))
                 continue;
             char *text = voc_ctl_scalar(key, v);
