@@ -18,7 +18,7 @@ M.contains_any = contains_any
 -- ---- kinds ------------------------------------------------------------------------------
 
 -- Dissatisfaction said outright. Checked first: "请尽快处理, 谢谢" is still a complaint.
-M.DISSATISFIED_LIST = {
+local DISSATISFIED_LIST = {
   "投诉", "客诉", "抱怨", "不满", "太差", "很差", "真差", "差劲", "差评", "垃圾", "恶劣",
   "坑人", "骗人", "欺骗", "退货", "退款", "退钱", "赔偿", "索赔", "维权", "12315", "消协",
   "曝光", "失望", "气愤", "态度差", "态度恶劣", "态度不好", "不耐烦", "爱答不理", "没人理",
@@ -28,7 +28,7 @@ M.DISSATISFIED_LIST = {
 
 -- A problem described: a complaint, unless the customer is asking about it ("请问过期一天
 -- 还能吃吗" is a question).
-M.PROBLEM_LIST = {
+local PROBLEM_LIST = {
   "坏了", "损坏", "故障", "失灵", "死机", "当机", "闪退", "卡死", "无法使用", "不能用",
   "用不了", "没法用", "无法启动", "开不了机", "漏水", "漏电", "漏气", "异响", "噪音大",
   "破损", "开裂", "生锈", "脱落", "掉漆", "异物", "变质", "发霉", "霉变", "过期", "腹泻",
@@ -42,27 +42,25 @@ M.PROBLEM_LIST = {
 }
 
 -- Opening words of a question: they win over a described problem.
-M.ASKING_LIST = { "请问", "想问", "问一下", "咨询", "想了解", "了解一下" }
+local ASKING_LIST = { "请问", "想问", "问一下", "咨询", "想了解", "了解一下" }
 
-M.SUGGESTION_LIST = {
+local SUGGESTION_LIST = {
   "建议", "提议", "希望增加", "希望能增加", "希望能有", "希望推出", "希望出", "希望开发",
   "希望改进", "希望优化", "能否增加", "能不能增加", "可否增加", "可不可以增加", "最好能",
   "如果能", "要是能", "期待推出", "改进一下", "优化一下", "增加一个", "加个", "新增",
   "提个意见", "提点意见", "合理化",
 }
 
-M.PRAISE_LIST = {
+local PRAISE_LIST = {
   "表扬", "感谢", "谢谢你们", "点赞", "好评", "五星", "满意", "给力", "赞", "专业", "耐心",
   "热情", "贴心", "锦旗", "优秀", "值得信赖", "好吃", "好用", "很棒", "太棒",
 }
 
-M.INQUIRY_LIST = {
+local INQUIRY_LIST = {
   "咨询", "请问", "问一下", "想问", "想了解", "了解一下", "怎么", "如何", "怎样", "哪里",
   "什么时候", "多久", "多少钱", "是否", "能否", "能不能", "可以吗", "请提供", "吗?", "?",
 }
 
-M.DISSATISFIED, M.PROBLEM, M.ASKING = K(M.DISSATISFIED_LIST), K(M.PROBLEM_LIST), K(M.ASKING_LIST)
-M.SUGGESTION, M.PRAISE, M.INQUIRY = K(M.SUGGESTION_LIST), K(M.PRAISE_LIST), K(M.INQUIRY_LIST)
 
 -- What a channel's own ticket type says (hotline exports, web forms): it beats the text.
 local FIELD_KINDS = {
@@ -89,16 +87,16 @@ function M.kind_from_fields(case)
   return nil
 end
 
--- ---- ranked keyword groups -------------------------------------------------------------
+-- ---- ranked keyword groups (category rules) ----------------------------------------------
 
--- Compile groups (a list of tables with a `keywords` list, highest rank first) for
--- M.first_of: for each rank i one set of the keywords of groups 1..i, each keyword belonging
+-- Compile rules (a list of tables with a `keywords` list, highest rank first) for
+-- M.first_rule: for each rank i one set of the keywords of groups 1..i, each keyword belonging
 -- to the highest group that lists it. A pass over the text with the set of all groups finds
 -- some group present; a pass with the set of the groups above it either finds nothing (the
 -- answer) or a higher group, and so on. The answer is the one testing group after group
 -- gives, in fewer passes: one when nothing matches or the first group does, usually two.
 -- A pass costs about a nanosecond and a half per byte of text whatever the set's size.
-function M.ranked(groups)
+function M.rules(groups)
   local words, rank_of, prefix = {}, {}, {}
   for i = 1, #groups do
     local g = groups[i]
@@ -114,8 +112,8 @@ function M.ranked(groups)
   return { groups = groups, prefix = prefix, rank_of = rank_of }
 end
 
--- The highest-ranked group with a keyword in text, and that keyword; nil when none.
-function M.first_of(text, ranked)
+-- The highest-ranked rule with a keyword in text, and that keyword; nil when none.
+function M.first_rule(text, ranked)
   local prefix, rank_of = ranked.prefix, ranked.rank_of
   local hit = contains_any(text, prefix[#prefix])
   if not hit then return nil end
@@ -129,22 +127,25 @@ function M.first_of(text, ranked)
 end
 
 -- Kinds read from the text, in the order they win (see M.kind).
-local KINDS = M.ranked {
-  { kind = "complaint", keywords = M.DISSATISFIED_LIST },
-  { kind = "inquiry", keywords = M.ASKING_LIST },
-  { kind = "complaint", keywords = M.PROBLEM_LIST },
-  { kind = "suggestion", keywords = M.SUGGESTION_LIST },
-  { kind = "praise", keywords = M.PRAISE_LIST },
-  { kind = "inquiry", keywords = M.INQUIRY_LIST },
+local KINDS = M.rules {
+  { kind = "complaint", keywords = DISSATISFIED_LIST },
+  { kind = "inquiry", keywords = ASKING_LIST },
+  { kind = "complaint", keywords = PROBLEM_LIST },
+  { kind = "suggestion", keywords = SUGGESTION_LIST },
+  { kind = "praise", keywords = PRAISE_LIST },
+  { kind = "inquiry", keywords = INQUIRY_LIST },
 }
 
 -- complaint | suggestion | praise | inquiry | opinion, from the channel's ticket type or the
 -- text (case.normalized): outright dissatisfaction first, then a question about something,
 -- a described problem, a suggestion, praise, any other question.
 function M.kind(case, text)
-  local k = M.kind_from_fields(case)
-  if k then return k end
-  local g = M.first_of(text, KINDS)
+  return M.kind_from_fields(case) or M.text_kind(text)
+end
+
+-- The kind the text alone says (what M.kind falls back on).
+function M.text_kind(text)
+  local g = M.first_rule(text, KINDS)
   return g and g.kind or "opinion"
 end
 
@@ -160,14 +161,6 @@ M.MAJOR = K {
 -- The safety part of it.
 M.SAFETY = K { "安全隐患", "冒烟", "起火", "着火", "爆炸", "漏电", "触电", "烫伤", "受伤" }
 
--- ---- keyword rules ----------------------------------------------------------------------
-
--- Category rules: a list of tables with a `keywords` list, in priority order (M.ranked).
-M.rules = M.ranked
-
--- The first rule (in priority order) whose keywords occur in text, and the keyword found;
--- nil when none does.
-M.first_rule = M.first_of
 
 -- ---- history ----------------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ end
 local function classify(case)
   local text = case.normalized
   local stated = C.kind_from_fields(case)
-  local kind = stated or C.kind(case, text)
+  local kind = stated or C.text_kind(text)
   local r = C.first_rule(text, CATEGORIES) or OTHER
   local tags = NO_TAGS
   local severity, priority = "轻微", kind == "praise" and 4 or 3
