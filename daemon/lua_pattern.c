@@ -243,7 +243,7 @@ bool voc_pattern_has_specials(const char *p, size_t m)
 }
 
 int voc_pattern_cost(const char *s, size_t n, const char *p, size_t m, bool anchor, double limit,
-                     struct voc_pattern_cost *out, char *err, size_t errsize)
+                     double *total, char *err, size_t errsize)
 {
     struct parse x = {.p = p, .m = m, .err = err, .errsize = errsize};
     if (errsize)
@@ -276,10 +276,8 @@ int voc_pattern_cost(const char *s, size_t n, const char *p, size_t m, bool anch
             rough *= items[k].quant == '?' ? 2 : whole;
     }
     double starts = anchored ? 1 : whole;
-    out->starts = starts;
-    out->per_start = rough;
-    out->total = whole + starts * rough;
-    if (out->total <= ROUGH_ENOUGH || out->total > 1e300) {
+    *total = whole + starts * rough;
+    if (*total <= ROUGH_ENOUGH || *total > 1e300) {
         free(heap);
         return 0;
     }
@@ -329,18 +327,13 @@ int voc_pattern_cost(const char *s, size_t n, const char *p, size_t m, bool anch
         }
     }
     free(heap);
-    out->starts = starts;
-    out->per_start = per_start;
-    out->total = work + starts * per_start;
+    *total = work + starts * per_start;
     return 0;
 }
 
-void voc_pattern_plain_cost(const char *s, size_t n, const char *p, size_t m,
-                            struct voc_pattern_cost *out)
+void voc_pattern_plain_cost(const char *s, size_t n, const char *p, size_t m, double *total)
 {
     double starts = m ? (double)count_occurrences(s, n, p, 1) : 1;
-    out->starts = starts;
-    out->per_start = (double)m + 1;
     /* memchr-like scanning: a step per 2 bytes. */
-    out->total = (double)n / 2 + starts * out->per_start;
+    *total = (double)n / 2 + starts * ((double)m + 1);
 }

@@ -25,28 +25,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct voc_pattern_cost {
-    double starts;    /* positions at which an attempt does real work */
-    double per_start; /* steps of one attempt, at most */
-    double total;     /* all steps, at most: starts * per_start + one step per position */
-};
-
 /* Does the pattern use any special character (^$*+?.([%-)? A pattern without them is plain
  * text, and string.find looks it up as such. */
 bool voc_pattern_has_specials(const char *p, size_t m);
 
 /* Estimate the work of matching pattern p (m bytes) against subject s (n bytes, the part from
  * the starting position on). `anchor`: a leading '^' anchors the pattern (find, match, gsub;
- * gmatch takes it literally). Stops measuring once the total passes `limit` (the result is
- * then some value above it). Returns 0, or -1 with Lua's message for a malformed pattern
+ * gmatch takes it literally): at most how many steps, in *total (start positions times the
+ * steps of one attempt, plus a step per position). Stops measuring once the total passes
+ * `limit` (the result is then some value above it). Returns 0, or -1 with Lua's message for a
+ * malformed pattern
  * ("malformed pattern (missing ']')") in err. */
 int voc_pattern_cost(const char *s, size_t n, const char *p, size_t m, bool anchor, double limit,
-                     struct voc_pattern_cost *out, char *err, size_t errsize);
+                     double *total, char *err, size_t errsize);
 
 /* The work of looking up plain text p in s (string.find with plain = true, or a pattern
  * without specials): a fast scan for p's first byte, then a comparison of up to m bytes at
  * each place it occurs. */
-void voc_pattern_plain_cost(const char *s, size_t n, const char *p, size_t m,
-                            struct voc_pattern_cost *out);
+void voc_pattern_plain_cost(const char *s, size_t n, const char *p, size_t m, double *total);
 
 #endif

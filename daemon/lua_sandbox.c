@@ -554,7 +554,7 @@ static int guarded_pattern(lua_State *L, enum pattern_fn fn)
                           name, (int)(len > INT32_MAX ? INT32_MAX : len),
                           (int)VOC_LUA_MAX_PATTERN_SUBJECT);
     double left = (double)voc_lua_instructions_left(L) * VOC_LUA_PATTERN_STEPS_PER_INSTRUCTION;
-    struct voc_pattern_cost cost;
+    double cost;
     if (plain) {
         voc_pattern_plain_cost(subject, len, p, m, &cost);
     } else {
@@ -563,19 +563,19 @@ static int guarded_pattern(lua_State *L, enum pattern_fn fn)
             0)
             return luaL_error(L, "%s", err);
     }
-    if (cost.total > left) {
+    if (cost > left) {
         char why[200];
         snprintf(why, sizeof why,
                  "%s: up to %.3g matching steps on a text of %zu bytes; anchor the pattern "
                  "with ^, match a set like [^,]* instead of .-, or use voc.contains_any",
-                 name, cost.total, len);
+                 name, cost, len);
         voc_lua_charge_instructions(L, UINT64_MAX, why);
     }
 
     int nargs = lua_gettop(L);
     if (fn == PAT_GMATCH || fn == PAT_GSUB) {
         /* Charged in full: both go over the whole text. */
-        charge_steps(L, cost.total, fn);
+        charge_steps(L, cost, fn);
         lua_pushvalue(L, lua_upvalueindex(1));
         lua_insert(L, 1);
         lua_call(L, nargs, LUA_MULTRET);
@@ -588,12 +588,12 @@ static int guarded_pattern(lua_State *L, enum pattern_fn fn)
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
     int nres = lua_gettop(L);
     if (lua_type(L, 1) != LUA_TNUMBER) {
-        charge_steps(L, cost.total, fn);
+        charge_steps(L, cost, fn);
         return nres;
     }
     size_t at = (size_t)lua_tointeger(L, 1) - 1; /* where the match starts */
     double tried = at >= off ? (double)(at - off) + 1 : 1;
-    charge_steps(L, cost.total * tried / ((double)len + 1), fn);
+    charge_steps(L, cost * tried / ((double)len + 1), fn);
     if (fn == PAT_FIND)
         return nres;
     if (nres > 2)
