@@ -12,6 +12,7 @@
 struct lazy {
     json_t *object;
     voc_lua_lazy_missing missing;
+    voc_lua_lazy_converted converted;
 };
 
 static int lazy_gc(lua_State *L)
@@ -81,6 +82,8 @@ static void materialize(lua_State *L, struct lazy *z, int table, int key)
     json_t *value = json_object_getn(z->object, name, len);
     if (value && !json_is_null(value)) {
         voc_lua_push_json(L, value);
+        if (z->converted)
+            z->converted(L, name, lua_gettop(L));
     } else if (z->missing) {
         /* The hook sees the usual (table, key) arguments. */
         lua_pushcfunction(L, z->missing);
@@ -155,7 +158,8 @@ static int lazy_pairs(lua_State *L)
     return 3;
 }
 
-void voc_lua_push_lazy(lua_State *L, json_t *object, voc_lua_lazy_missing missing)
+void voc_lua_push_lazy(lua_State *L, json_t *object, voc_lua_lazy_missing missing,
+                       voc_lua_lazy_converted converted)
 {
     luaL_checkstack(L, 4, "lazy table");
     lua_createtable(L, 0, 4);
@@ -173,6 +177,7 @@ void voc_lua_push_lazy(lua_State *L, json_t *object, voc_lua_lazy_missing missin
     struct lazy *z = lua_newuserdatauv(L, sizeof *z, 1);
     z->object = NULL;
     z->missing = missing;
+    z->converted = converted;
     if (luaL_newmetatable(L, LAZY_UDATA)) { /* first use in this state */
         lua_pushcfunction(L, lazy_gc);
         lua_setfield(L, -2, "__gc");

@@ -20,8 +20,12 @@
  * the key at index 2; returns 1 with the value pushed (it is stored in the table), or 0. */
 typedef int (*voc_lua_lazy_missing)(lua_State *L);
 
+/* Called after field `key` was converted from the object, with its value at index `idx`. */
+typedef void (*voc_lua_lazy_converted)(lua_State *L, const char *key, int idx);
+
 /* Push `object` (a JSON object; it is kept with a reference until the table is collected) as
- * a lazy table. `missing` may be NULL. Raises on memory errors. */
-void voc_lua_push_lazy(lua_State *L, json_t *object, voc_lua_lazy_missing missing);
+ * a lazy table. `missing` and `converted` may be NULL. Raises on memory errors. */
+void voc_lua_push_lazy(lua_State *L, json_t *object, voc_lua_lazy_missing missing,
+                       voc_lua_lazy_converted converted);
 
 #endif

@@ -119,22 +119,26 @@ static int case_index(lua_State *L)
     return 1;
 }
 
+static void mark_stored_normalized(lua_State *L, const char *key, int idx)
+{
+    if (strcmp(key, "normalized") == 0 && lua_type(L, idx) == LUA_TSTRING)
+        voc_lua_mark_normalized(L, idx);
+}
+
 void voc_rules_push_case(lua_State *L, const json_t *view)
 {
     if (!json_is_object(view)) {
         voc_lua_push_json(L, view);
         return;
     }
-    /* A caller that stored the normalised text (for search) hands it in: no work here but
-     * marking it, so voc.normalize(case.normalized) is free. Otherwise it is computed on
-     * first use only (hooks that never look at it pay nothing). */
+    /* A caller that stored the normalised text (for search) hands it in: it is marked when a
+     * hook reads it, so voc.normalize(case.normalized) is free. Otherwise it is computed on
+     * first use only. Either way hooks that never look at it pay nothing. */
     const json_t *normalized = json_object_get(view, "normalized");
-    voc_lua_push_lazy(L, (json_t *)view, json_is_string(normalized) ? NULL : case_index);
-    if (json_is_string(normalized)) {
-        lua_getfield(L, -1, "normalized");
-        voc_lua_mark_normalized(L, -1);
-        lua_pop(L, 1);
-    }
+    if (json_is_string(normalized))
+        voc_lua_push_lazy(L, (json_t *)view, NULL, mark_stored_normalized);
+    else
+        voc_lua_push_lazy(L, (json_t *)view, case_index, NULL);
 }
 
 /* ---- classification fields ---------------------------------------------------------- */

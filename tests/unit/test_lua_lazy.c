@@ -46,7 +46,7 @@ static int answer_extra(lua_State *Ls)
 /* Run `chunk` with the lazy table as global `case`; returns its single result as a string. */
 static const char *run(const char *chunk)
 {
-    voc_lua_push_lazy(L, object, answer_extra);
+    voc_lua_push_lazy(L, object, answer_extra, NULL);
     lua_setglobal(L, "case");
     int rc = luaL_dostring(L, chunk);
     ck_assert_msg(rc == LUA_OK, "%s: %s", chunk, lua_tostring(L, -1));
@@ -104,7 +104,7 @@ END_TEST
 START_TEST(metatable_is_protected)
 {
     ck_assert_str_eq(run("return tostring(getmetatable(case))"), "false");
-    voc_lua_push_lazy(L, object, NULL);
+    voc_lua_push_lazy(L, object, NULL, NULL);
     lua_setglobal(L, "case");
     ck_assert_int_ne(luaL_dostring(L, "setmetatable(case, {})"), LUA_OK);
     ck_assert_ptr_nonnull(strstr(lua_tostring(L, -1), "protected metatable"));
