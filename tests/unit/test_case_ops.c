@@ -3,6 +3,7 @@
  * duplicates linked both ways, the agent's department fence, plugin state and references
  * written in the same transaction as the case. */
 #define _GNU_SOURCE /* nftw */
+#include "test_util.h"
 #include "case_ops.h"
 #include "casedb.h"
 #include "diag.h"
@@ -78,14 +79,6 @@ static void start_profile(const char *name)
     ck_assert_int_eq(voc_writer_start(&writer, store, base, &wo, policy), 0);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     voc_writer_stop(writer);
@@ -94,7 +87,7 @@ static void teardown(void)
     store = NULL;
     event_base_free(base);
     base = NULL;
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    voc_test_rm_rf(tmp_dir);
 }
 
 /* ---- submitting and waiting ------------------------------------------------------------ */

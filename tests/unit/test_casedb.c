@@ -2,6 +2,7 @@
  * references, index maintenance when a case changes, and list paging over ~500 cases
  * compared with a brute-force filter of the same records. */
 #define _GNU_SOURCE /* nftw */
+#include "test_util.h"
 #include "casedb.h"
 #include "keys.h"
 #include "timeutil.h"
@@ -28,19 +29,11 @@ static void setup(void)
     ck_assert_msg(voc_store_open(&store, &opts, err, sizeof err) == 0, "%s", err);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     voc_store_close(store);
     store = NULL;
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    voc_test_rm_rf(tmp_dir);
 }
 
 static json_t *parse(const char *text)

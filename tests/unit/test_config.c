@@ -2,6 +2,7 @@
  * defaults, relative paths, the checks beyond the option tables (tokens, calendars,
  * notifiers, plugins, listen), file:line in every error, and the shipped etc/vocd.yaml. */
 #define _GNU_SOURCE /* nftw */
+#include "test_util.h"
 #include "config.h"
 
 /* config.h uses struct voc_kv without including its declaration. */
@@ -34,17 +35,9 @@ static void setup(void)
     snprintf(cfg_path, sizeof cfg_path, "%s/vocd.yaml", etc);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
-    nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    voc_test_rm_rf(tmp_root);
 }
 
 static void write_config(const char *text)
@@ -370,8 +363,8 @@ START_TEST(notifiers)
 
     expect_error("data_dir: d\nnotifiers:\n  - { name: h, type: webhook }\n", 3,
                  "notifiers[0] (h): a webhook needs url");
-    expect_error("data_dir: d\nnotifiers:\n  - { name: m, type: email, smtp: \"smtp://x\" }\n",
-                 3, "notifiers[0] (m): email needs smtp and from");
+    expect_error("data_dir: d\nnotifiers:\n  - { name: m, type: email, smtp: \"smtp://x\" }\n", 3,
+                 "notifiers[0] (m): email needs smtp and from");
     /* Without `to`: accepted (acknowledgements name their own recipient), with a warning. */
     load(&l, "data_dir: d\nnotifiers:\n  - { name: m, type: email, smtp: \"smtp://x\", "
              "from: a@b.c }\n");

@@ -3,6 +3,7 @@
  * wait: after a power loss that commit (and the breach behind it) could be gone, and the
  * breach would fire again under another notification id. */
 #define _GNU_SOURCE /* nftw */
+#include "test_util.h"
 #include "config.h"
 #include "keys.h"
 #include "log.h"
@@ -30,14 +31,6 @@ static struct voc_config cfg;
 static struct voc_notifier_config journal = {
     .name = "journal", .type = VOC_NOTIFIER_LOG, .timeout_s = 10, .expire_s = 86400};
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
     char dir[] = "/tmp/voc-notify-XXXXXX";
@@ -63,7 +56,7 @@ static void teardown(void)
     notify = NULL;
     voc_store_close(store);
     event_base_free(base);
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    voc_test_rm_rf(tmp_dir);
 }
 
 static void run_loop_ms(int ms)

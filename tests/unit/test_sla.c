@@ -5,6 +5,7 @@
  * that checks the open-clock counters and the deadline/alert indexes against the clocks in
  * the records after many random operations. */
 #define _GNU_SOURCE /* nftw */
+#include "test_util.h"
 #include "case_view.h"
 #include "casedb.h"
 #include "config.h"
@@ -108,14 +109,6 @@ static void setup(void)
     voc_set_clock(fake_clock, NULL);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     voc_set_clock(NULL, NULL);
@@ -125,7 +118,7 @@ static void teardown(void)
     policy = NULL;
     voc_config_free(cfg);
     cfg = NULL;
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    voc_test_rm_rf(tmp_dir);
 }
 
 /* ---- cases and events ------------------------------------------------------------------ */

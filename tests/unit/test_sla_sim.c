@@ -6,6 +6,7 @@
  * lifecycle fold stopping clocks of a closed case, clock events skipped) and the outcome of
  * stored clocks as of a later time. Profile: tests/unit/fixtures/sla/clocks.lua. */
 #define _GNU_SOURCE /* nftw */
+#include "test_util.h"
 #include "case_view.h"
 #include "casedb.h"
 #include "config.h"
@@ -82,14 +83,6 @@ static void setup(void)
     voc_sla_metrics_init();
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     voc_store_close(store);
@@ -98,7 +91,7 @@ static void teardown(void)
     policy = NULL;
     voc_config_free(cfg);
     cfg = NULL;
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    voc_test_rm_rf(tmp_dir);
 }
 
 static json_t *record_view(void *arg)

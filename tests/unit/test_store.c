@@ -2,6 +2,7 @@
  * opening, map growth, child transactions, sticky errors, and prefix/range scans checked
  * against a brute-force oracle. */
 #define _GNU_SOURCE /* nftw */
+#include "test_util.h"
 #include "keys.h"
 #include "store.h"
 
@@ -27,17 +28,9 @@ static void setup(void)
     snprintf(tmp_dir, sizeof tmp_dir, "%s", dir);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    voc_test_rm_rf(tmp_dir);
 }
 
 static struct voc_store *open_store(const char *sub, uint64_t map_size, uint64_t max_map_size)

@@ -3,6 +3,7 @@
  * gate so that the jobs submitted meanwhile pile up into one batch. Every done() checks
  * that it runs on the loop thread and that what it reports is already durable (or absent). */
 #define _GNU_SOURCE /* nftw */
+#include "test_util.h"
 #include "keys.h"
 #include "policy.h"
 #include "store.h"
@@ -252,14 +253,6 @@ static void setup(void)
     hold_entered = hold_open = false;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     open_gate();
@@ -270,7 +263,7 @@ static void teardown(void)
     store = NULL;
     event_base_free(base);
     base = NULL;
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    voc_test_rm_rf(tmp_dir);
 }
 
 START_TEST(group_commit)
