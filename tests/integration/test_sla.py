@@ -15,10 +15,9 @@ import unittest
 from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vocd_harness import Vocd  # noqa: E402
+from vocd_harness import Vocd, vocctl_bin  # noqa: E402
 
-VOCCTL = os.environ.get("VOCCTL_BIN") or os.path.join(
-    os.environ.get("VOC_BUILD_DIR", "/work/main/build"), "daemon", "vocctl", "vocctl")
+VOCCTL = vocctl_bin()
 
 PROFILE = r'''
 return {

@@ -20,12 +20,11 @@ import shutil
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vocd_harness import Vocd, sanitizer_report  # noqa: E402
+from vocd_harness import Vocd, vocctl_bin, sanitizer_report  # noqa: E402
 
 SOURCE_DIR = os.environ.get("VOC_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-VOCCTL = os.environ.get("VOCCTL_BIN") or os.path.join(
-    os.environ.get("VOC_BUILD_DIR") or "/work/main/build", "daemon", "vocctl", "vocctl")
+VOCCTL = vocctl_bin()
 FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "rules")
 PROFILE_A = os.path.join(FIXTURES, "profiles", "profile_a.lua")
 PROFILE_B = os.path.join(FIXTURES, "profiles", "profile_b.lua")

@@ -30,6 +30,9 @@ API (everything else in this module is internal):
     The default tokens, name -> token string: ``admin`` (role admin), ``agent`` (role agent,
     departments [质量部]), ``viewer``, ``ingest``.
 
+``vocd_bin()``, ``vocctl_bin()``
+    The binaries under test ($VOCD_BIN, $VOCCTL_BIN; ctest sets them), else the build tree's.
+
 Attributes: ``.url`` (``http://127.0.0.1:PORT``), ``.host``, ``.port``, ``.dir`` (the temp
 folder), ``.config_path``, ``.data_dir``, ``.tokens`` (name -> token), ``.proc``.
 
@@ -96,6 +99,12 @@ _DEFAULT = object()
 def vocd_bin():
     """The vocd binary under test: $VOCD_BIN, else the default build tree's."""
     return os.environ.get("VOCD_BIN") or "/work/main/build/daemon/vocd"
+
+
+def vocctl_bin():
+    """The vocctl binary under test: $VOCCTL_BIN, else the build tree's ($VOC_BUILD_DIR)."""
+    return os.environ.get("VOCCTL_BIN") or os.path.join(
+        os.environ.get("VOC_BUILD_DIR") or "/work/main/build", "daemon", "vocctl", "vocctl")
 
 
 def sha256_hex(text):
